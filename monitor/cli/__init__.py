@@ -1,0 +1,85 @@
+"""The ``monitor`` command: a thin layer over the library.
+
+Commands live by theme: ``checks`` (run, check, health), ``sources`` (add, remove,
+pause, resume, import, status), ``history`` (events, diff, report, restore).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from monitor.config import ConfigError
+from monitor.home import Home, open_home
+from monitor.log import setup_logging
+from monitor.store.sources import UnknownSource
+from monitor.urls import BadURL
+
+app = typer.Typer(
+    name="monitor",
+    help="Watch the articles a piece cites: archive every capture as WARC, flag edits and "
+    "dead links, restore any archived copy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class Options:
+    home: Path | None
+    verbose: bool
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="Where config/ and archive/ live (default: $MONITOR_HOME or .).",
+        show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One log line per check.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    setup_logging(verbose=verbose, quiet=quiet)
+    ctx.obj = Options(home=home, verbose=verbose)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One clear line on stderr, then exit."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def opened(ctx: typer.Context, **flags: Any) -> Iterator[Home]:
+    """Open the home for a command, turning configuration and lookup errors into one line."""
+    options: Options = ctx.obj
+    try:
+        home = open_home(options.home, {k: v for k, v in flags.items() if v is not None})
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        yield home
+    except (UnknownSource, BadURL, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        home.engine.dispose()
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def main() -> None:
+    from monitor.cli import checks, history, sources  # noqa: F401  (register commands)
+
+    app()

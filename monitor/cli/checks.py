@@ -1,0 +1,118 @@
+"""``monitor run``, ``monitor check`` and ``monitor health``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlmodel import col, select
+
+from monitor.check import CheckOutcome
+from monitor.cli import app, console, fail, is_terminal, opened
+from monitor.clock import SystemClock
+from monitor.daemon import Daemon, daemon_health
+from monitor.home import Home
+from monitor.schedule import PassSummary, run_pass
+from monitor.store import session
+from monitor.store.models import Source
+from monitor.store.sources import find_source
+
+log = logging.getLogger("monitor.cli")
+
+
+def _prepare(home: Home) -> None:
+    """What both run and check do first: sync the sources file, repair a torn archive."""
+    clock = SystemClock()
+    report = home.sync_sources(clock)
+    if report and (report.added or report.updated or report.paused):
+        log.info("sources file %s: %s", home.sources_file.path, report)
+    archive = home.open_archive()
+    try:
+        for line in home.recover_archive(archive):
+            log.warning("archive repaired: %s", line)
+    finally:
+        archive.close()
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Run the daemon: check every source on its interval until SIGINT/SIGTERM."""
+    with opened(ctx) as home:
+        _prepare(home)
+        with session(home.engine) as db:
+            active = len(db.exec(select(Source.id).where(col(Source.paused).is_(False))).all())
+        if not active:
+            log.warning("no active sources: add some with 'monitor add URL' or 'monitor import FILE'")
+
+        async def main() -> None:
+            async with home.check_context() as check_ctx:
+                await Daemon(check_ctx).run()
+
+        asyncio.run(main())
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    sources: Annotated[list[str] | None, typer.Argument(
+        help="Sources to check (id or URL); default: every active source.",
+        show_default=False)] = None,
+) -> None:
+    """Run one pass now: fetch, archive, compare and judge."""
+    with opened(ctx) as home:
+        _prepare(home)
+        ids = _selected(home, sources or [])
+        if not ids:
+            console.print("No active sources. Add some with 'monitor add URL' or "
+                          "'monitor import FILE'.")
+            return
+        summary = asyncio.run(_check(home, ids))
+    _print_summary(summary)
+    if summary.errors:
+        fail(f"{summary.errors} checks failed inside the monitor (see the log above)", code=1)
+
+
+def _selected(home: Home, refs: list[str]) -> list[int]:
+    with session(home.engine) as db:
+        if refs:
+            return [find_source(db, ref).id or 0 for ref in refs]
+        query = select(Source.id).where(col(Source.paused).is_(False)).order_by(col(Source.id))
+        return [i for i in db.exec(query).all() if i is not None]
+
+
+async def _check(home: Home, ids: list[int]) -> PassSummary:
+    async with home.check_context() as ctx:
+        if not is_terminal():
+            return await run_pass(ctx, ids)
+        columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("check", total=len(ids))
+
+            def advance(_: CheckOutcome) -> None:
+                bar.advance(task)
+
+            return await run_pass(ctx, ids, advance)
+
+
+def _print_summary(summary: PassSummary) -> None:
+    for outcome in sorted(summary.outcomes, key=lambda o: o.source_id):
+        for event in outcome.events:
+            console.print(f"[bold]{event.kind}[/] #{outcome.source_id} {outcome.url}: "
+                          f"{event.summary}", highlight=False)
+    console.print(summary.line(), highlight=False)
+    if summary.offline:
+        console.print("The network looks unreachable from here: these failures are recorded, "
+                      "and no source is judged dead for them.", highlight=False)
+
+
+@app.command()
+def health(ctx: typer.Context) -> None:
+    """Exit 0 when a daemon is running and ticking in this home (container health check)."""
+    with opened(ctx) as home:
+        ok, message = daemon_health(home.settings.archive_dir, SystemClock().now())
+    console.print(message, highlight=False)
+    if not ok:
+        raise typer.Exit(1)

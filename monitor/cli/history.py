@@ -1,0 +1,201 @@
+"""``monitor events | diff | report | restore``: reading what happened and getting copies back."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+from monitor.capture import WarcArchive
+from monitor.check import stored_of
+from monitor.cli import app, console, fail, opened
+from monitor.clock import SystemClock, iso, parse_time
+from monitor.compare import compare
+from monitor.events import event_json
+from monitor.report import ReportEntry, render_html_report, render_plain, render_terminal
+from monitor.restore import NothingArchived, find_copy, html_bytes, text_of, warc_bytes
+from monitor.store import session
+from monitor.store.models import Capture, Event, Source, Version
+from monitor.store.sources import find_source
+from monitor.versions import content_of
+
+SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
+
+
+def _time_option(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        fail(f"{name}: {exc}")
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="Only events at or after this ISO time.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this kind (changed, dead, …).")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source (id or URL).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many (newest kept).")] = 1000,
+) -> None:
+    """What happened: changes, deaths, recoveries, moves, walls, outages."""
+    since_at = _time_option(since, "--since")
+    with opened(ctx) as home, session(home.engine) as db:
+        query = select(Event).order_by(col(Event.at).desc(), col(Event.id).desc()).limit(limit)
+        if since_at:
+            query = query.where(col(Event.at) >= since_at)
+        if kind:
+            query = query.where(col(Event.kind) == kind)
+        if source:
+            query = query.where(col(Event.source_id) == find_source(db, source).id)
+        rows = list(reversed(db.exec(query).all()))
+    if as_json:
+        for event in rows:
+            sys.stdout.write(json.dumps(event_json(event), ensure_ascii=False) + "\n")
+        return
+    table = Table(pad_edge=False)
+    for name in ("at", "kind", "severity", "source", "summary"):
+        table.add_column(name, overflow="fold", no_wrap=name in ("at", "kind"))
+    for event in rows:
+        table.add_row(iso(event.at) or "", event.kind, event.severity,
+                      f"#{event.source_id}" if event.source_id else "-", event.summary)
+    console.print(table if rows else "No events.")
+
+
+def _version(db: Session, source: Source, number: int | None, default_offset: int) -> Version:
+    query = select(Version).where(col(Version.source_id) == source.id)
+    if number is not None:
+        found = db.exec(query.where(col(Version.number) == number)).first()
+        if found is None:
+            fail(f"#{source.id} has no version {number} (it has {source.version_count})")
+        return found
+    versions = db.exec(query.order_by(col(Version.number).desc()).limit(2)).all()
+    if len(versions) <= default_offset:
+        fail(f"#{source.id} has {len(versions)} version(s): nothing to compare yet")
+    return versions[default_offset]
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    source: SourceArg,
+    from_: Annotated[int | None, typer.Option("--from", help="Older version number.")] = None,
+    to: Annotated[int | None, typer.Option(help="Newer version number (default: latest).")] = None,
+    plain: Annotated[bool, typer.Option(help="[-deleted-]{+inserted+} marks, no color.")] = False,
+) -> None:
+    """Word-level diff of the article text between two versions (default: the last change)."""
+    with opened(ctx) as home, session(home.engine) as db:
+        found = find_source(db, source)
+        after = _version(db, found, to, 0)
+        before = _version(db, found, from_, 1) if from_ is not None or to is None else \
+            _version(db, found, after.number - 1, 0)
+    comparison = compare(content_of(before), content_of(after))
+    header = (f"#{found.id} {found.url}\nversion {before.number} ({iso(before.first_seen)}) → "
+              f"version {after.number} ({iso(after.first_seen)})")
+    if plain or not console.is_terminal:
+        sys.stdout.write(header + "\n" + render_plain(comparison) + "\n")
+    else:
+        console.print(header, highlight=False)
+        console.print(render_terminal(comparison))
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path(
+        "report.html"),
+    since: Annotated[str | None, typer.Option(help="Changes at or after this time "
+                                                   "(default: 7 days ago).")] = None,
+) -> None:
+    """Write a self-contained HTML report of recent changes, with the archived copies beside it."""
+    now = SystemClock().now()
+    since_at = _time_option(since, "--since") or now - timedelta(days=7)
+    copies = output.with_name(output.stem + "_copies")
+    with opened(ctx) as home, session(home.engine) as db:
+        archive = home.open_archive()
+        try:
+            entries = _report_entries(db, archive, since_at, copies)
+        finally:
+            archive.close()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    html = render_html_report(entries, title="Changes in cited sources", generated_at=now)
+    output.write_text(html, encoding="utf-8")
+    console.print(f"wrote {output} ({len(entries)} changes since {iso(since_at)})", highlight=False)
+
+
+def _report_entries(
+    db: Session, archive: WarcArchive, since: datetime, copies: Path
+) -> list[ReportEntry]:
+    query = (select(Event).where(col(Event.kind) == "changed").where(col(Event.at) >= since)
+             .order_by(col(Event.at).desc()))
+    entries = []
+    for event in db.exec(query).all():
+        source = db.get(Source, event.source_id)
+        before = db.get(Version, event.version_before) if event.version_before else None
+        after = db.get(Version, event.version_after) if event.version_after else None
+        if source is None or before is None or after is None:
+            continue
+        entries.append(ReportEntry(
+            source_id=source.id or 0, outlet=source.outlet, title=after.title or source.url,
+            url=source.url, at=event.at, comparison=compare(content_of(before), content_of(after)),
+            before_label=f"version {before.number}, captured {iso(before.first_seen)}",
+            after_label=f"version {after.number}, captured {iso(after.first_seen)}",
+            before_link=_copy(db, archive, before, copies),
+            after_link=_copy(db, archive, after, copies),
+        ))
+    return entries
+
+
+def _copy(db: Session, archive: WarcArchive, version: Version, copies: Path) -> str | None:
+    """Write the archived HTML of the capture that introduced ``version``; return its link
+    relative to the report file."""
+    capture = db.get(Capture, version.capture_id) if version.capture_id else None
+    if capture is None or capture.record_type != "response":
+        return None
+    copies.mkdir(parents=True, exist_ok=True)
+    path = copies / f"source{version.source_id}-v{version.number}.html"
+    if not path.exists():
+        path.write_bytes(archive.read_payload(stored_of(capture).response))
+    return f"{copies.name}/{path.name}"
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    source: SourceArg,
+    at: Annotated[str | None, typer.Option(help="Latest copy at or before this ISO time.")] = None,
+    as_: Annotated[str, typer.Option("--as", help="html (exact bytes), text or warc.")] = "html",
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="File to write (default: stdout).")] = None,
+) -> None:
+    """Get the archived copy of a source back, as it was at a time."""
+    if as_ not in ("html", "text", "warc"):
+        fail(f"--as must be html, text or warc, not {as_!r}")
+    at_time = _time_option(at, "--at")
+    with opened(ctx) as home, session(home.engine) as db:
+        found = find_source(db, source)
+        archive = home.open_archive()
+        try:
+            copy = find_copy(db, found, at_time)
+            data = {"html": lambda: html_bytes(archive, copy), "warc": lambda: warc_bytes(archive, copy),
+                    "text": lambda: text_of(copy).encode("utf-8")}[as_]()
+        except NothingArchived as exc:
+            fail(str(exc))
+        finally:
+            archive.close()
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data)
+    console.print(f"wrote {output}: #{found.id} as captured {iso(copy.capture.at)} "
+                  f"({len(data)} bytes, {as_})", highlight=False, stderr=False)

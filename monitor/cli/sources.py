@@ -1,0 +1,183 @@
+"""``monitor add | remove | pause | resume | import | status``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlmodel import Session, col, delete, select
+
+from monitor.cli import app, console, fail, opened
+from monitor.clock import SystemClock, iso
+from monitor.store import session
+from monitor.store.models import Capture, Event, Source, Version
+from monitor.store.sources import add_source, all_sources, find_source
+from monitor.urls import links_in
+
+SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The article URL to watch.", show_default=False)],
+    title: Annotated[str | None, typer.Option(help="Title to show for it.")] = None,
+    outlet: Annotated[str | None, typer.Option(help="Outlet name.")] = None,
+) -> None:
+    """Watch a URL (canonicalised: tracking parameters and fragment dropped)."""
+    with opened(ctx) as home, session(home.engine) as db:
+        source, new = add_source(db, url, SystemClock().now(), title=title, outlet=outlet)
+        _unpause(source)
+        db.commit()
+        verb = "added" if new else "already watched"
+        console.print(f"{verb}: #{source.id} {source.url}", highlight=False)
+
+
+@app.command(name="import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="URL list or citing document (.md, .html, .txt).",
+                                         show_default=False)],
+    kind: Annotated[str | None, typer.Option(help="html, markdown or text (default: guess).")] = None,
+) -> None:
+    """Watch every link in a URL list or citing document (canonicalised, deduplicated)."""
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror}")
+    if kind is None and file.suffix.lower() in (".html", ".htm"):
+        kind = "html"
+    links = links_in(text, kind=kind)
+    if not links:
+        fail(f"{file}: no http(s) links found")
+    with opened(ctx) as home, session(home.engine) as db:
+        added = 0
+        for link in links:
+            source, new = add_source(db, link.url, SystemClock().now(), title=link.title,
+                                     origin="import")
+            added += new
+        db.commit()
+    console.print(f"{len(links)} links in {file}: {added} added, {len(links) - added} already "
+                  "watched", highlight=False)
+
+
+@app.command()
+def pause(ctx: typer.Context, source: SourceArg) -> None:
+    """Stop checking a source (its history stays)."""
+    _set_paused(ctx, source, True, "user")
+
+
+@app.command()
+def resume(ctx: typer.Context, source: SourceArg) -> None:
+    """Check a paused source again."""
+    _set_paused(ctx, source, False, None)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    source: SourceArg,
+    purge: Annotated[bool, typer.Option(
+        help="Also delete its captures, versions and events from the database "
+        "(WARC files are never deleted).")] = False,
+) -> None:
+    """Stop watching a source; its archived history stays restorable unless --purge."""
+    with opened(ctx) as home, session(home.engine) as db:
+        found = find_source(db, source)
+        if purge:
+            _purge(db, found)
+            console.print(f"removed and purged: #{found.id} {found.url}", highlight=False)
+        else:
+            found.paused, found.paused_reason = True, "removed"
+            console.print(f"removed: #{found.id} {found.url} (history kept; "
+                          f"'monitor resume {found.id}' watches it again)", highlight=False)
+        db.commit()
+
+
+def _purge(db: Session, source: Source) -> None:
+    for table in (Event, Version, Capture):
+        db.exec(delete(table).where(col(table.source_id) == source.id))  # type: ignore[call-overload]
+    db.delete(source)
+
+
+def _set_paused(ctx: typer.Context, ref: str, paused: bool, reason: str | None) -> None:
+    with opened(ctx) as home, session(home.engine) as db:
+        source = find_source(db, ref)
+        source.paused, source.paused_reason = paused, reason
+        if not paused:
+            source.next_check_at = SystemClock().now()
+        db.commit()
+        console.print(f"{'paused' if paused else 'resumed'}: #{source.id} {source.url}",
+                      highlight=False)
+
+
+def _unpause(source: Source) -> None:
+    if source.paused:
+        source.paused, source.paused_reason = False, None
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Argument(help="Show one source in detail.",
+                                                 show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include removed sources.")] = False,
+) -> None:
+    """Sources with their health, last check, versions and last change."""
+    with opened(ctx) as home, session(home.engine) as db:
+        if source is not None:
+            _show_one(find_source(db, source))
+            return
+        rows = [s for s in all_sources(db) if all_ or s.paused_reason != "removed"]
+    if not rows:
+        console.print("No sources yet. Add some with 'monitor add URL' or 'monitor import FILE'.")
+        return
+    console.print(_table(rows))
+
+
+def _table(rows: list[Source]) -> Table:
+    table = Table(title=None, show_lines=False, pad_edge=False)
+    table.add_column("id", justify="right")
+    table.add_column("health", no_wrap=True)
+    table.add_column("source", overflow="ellipsis", no_wrap=True, ratio=1, min_width=20)
+    for name in ("last check", "last result", "versions", "last change"):
+        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    for src in rows:
+        health = src.health + (" (paused)" if src.paused else "")
+        label = src.title or src.url
+        table.add_row(str(src.id), _colored(health), label, _short(iso(src.last_check_at)),
+                      src.last_result or "-", str(src.version_count),
+                      _short(iso(src.last_change_at)))
+    return table
+
+
+def _colored(health: str) -> str:
+    color = {"alive": "green", "recovered": "green", "failing": "yellow", "dead": "red",
+             "blocked": "magenta", "moved": "cyan"}.get(health.split()[0], "white")
+    return f"[{color}]{health}[/]"
+
+
+def _short(value: str | None) -> str:
+    return (value or "-").replace("T", " ").removesuffix("Z")
+
+
+def _show_one(source: Source) -> None:
+    fields = {
+        "id": source.id, "url": source.url, "title": source.title, "outlet": source.outlet,
+        "health": source.health, "health since": iso(source.health_since),
+        "paused": f"{source.paused} ({source.paused_reason})" if source.paused else False,
+        "versions": source.version_count, "last check": iso(source.last_check_at),
+        "next check": iso(source.next_check_at), "last change": iso(source.last_change_at),
+        "consecutive failures": source.consecutive_failures,
+        "first failure": iso(source.first_failure_at), "previous urls": source.previous_urls,
+    }
+    for key, value in fields.items():
+        if value not in (None, [], ""):
+            console.print(f"[bold]{key:>21}[/]  {value}", highlight=False)
+    if source.evidence:
+        console.print(f"[bold]{'evidence':>21}[/]  "
+                      f"{json.dumps(source.evidence, indent=2, ensure_ascii=False)}",
+                      highlight=False)

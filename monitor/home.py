@@ -1,0 +1,95 @@
+"""A monitor home (``MONITOR_HOME``): its settings, its sources file, its database and archive.
+
+Opening a home loads configuration once into typed objects; the CLI, the daemon
+and the tests all start here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from monitor.capture import WarcArchive
+from monitor.check import CheckContext
+from monitor.clock import Clock, SystemClock
+from monitor.config import SourcesFile, load_settings, read_sources_file
+from monitor.extract import Extractor
+from monitor.fetch import Fetcher
+from monitor.settings import Settings, resolve_home
+from monitor.store import open_engine, session
+from monitor.store.models import Capture
+from monitor.store.sources import SyncReport, sync_config
+
+
+@dataclass
+class Home:
+    settings: Settings
+    sources_file: SourcesFile
+    engine: Engine
+
+    def sync_sources(self, clock: Clock) -> SyncReport | None:
+        """Bring config/sources.toml into the database (None when there is no file)."""
+        if not self.sources_file.exists:
+            return None
+        with session(self.engine) as db:
+            return sync_config(db, self.sources_file.sources, clock.now())
+
+    def open_archive(self) -> WarcArchive:
+        archive = WarcArchive(
+            self.settings.warc_dir,
+            max_file_bytes=self.settings.archive.max_file_bytes,
+            fsync=self.settings.archive.fsync,
+            software=self.settings.identity.user_agent(),
+        )
+        return archive
+
+    def recover_archive(self, archive: WarcArchive) -> list[str]:
+        """Cut torn records left by a crash, skipping what the database already vouches for."""
+        with session(self.engine) as db:
+            rows = db.exec(
+                select(Capture.warc_file, func.max(Capture.warc_offset + Capture.warc_length))
+                .where(Capture.warc_file.is_not(None))  # type: ignore[union-attr]
+                .group_by(Capture.warc_file)
+            ).all()
+        ends = {str(name): int(end or 0) for name, end in rows if name}
+        return archive.recover(ends)
+
+    @asynccontextmanager
+    async def check_context(
+        self, clock: Clock | None = None, **overrides: Any
+    ) -> AsyncIterator[CheckContext]:
+        """Open archive, HTTP client and extractor for checks; close them after."""
+        clock = clock or SystemClock()
+        archive = overrides.pop("archive", None) or self.open_archive()
+        fetcher = overrides.pop("fetcher", None) or Fetcher(
+            self.settings.fetch, self.settings.identity.user_agent(), clock
+        )
+        extractor = overrides.pop("extractor", None) or Extractor(self.settings.extract.workers)
+        try:
+            yield CheckContext(self.settings, self.engine, archive, fetcher, extractor, clock,
+                               **overrides)
+        finally:
+            await fetcher.aclose()
+            extractor.close()
+            archive.close()
+
+
+def open_home(home: Path | None = None, flags: dict[str, Any] | None = None,
+              environ: dict[str, str] | None = None) -> Home:
+    """Open the home named by ``home``, ``MONITOR_HOME`` or the current directory."""
+    environ = dict(os.environ) if environ is None else environ
+    root = resolve_home(home, environ).resolve()
+    flags = {**(flags or {}), "home": root}
+    config_flag = flags.get("config") or environ.get("MONITOR_CONFIG")
+    path = Path(config_flag) if config_flag else root / "config" / "sources.toml"
+    sources_file = read_sources_file(path)
+    settings = load_settings(flags, sources_file)
+    settings.archive_dir.mkdir(parents=True, exist_ok=True)
+    return Home(settings, sources_file, open_engine(settings.db_url))

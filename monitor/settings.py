@@ -1,0 +1,227 @@
+"""Every setting the monitor has, declared once, typed and documented.
+
+Precedence (DESIGN.md, "Settings"): command-line flag > environment
+(``MONITOR_<SECTION>__<KEY>``) > ``[settings]`` in sources.toml > the defaults here.
+Nothing else in the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from monitor import __version__
+
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|w|d|h|m|s)")
+
+
+def parse_duration(value: object) -> timedelta:
+    """``90`` (seconds), ``"90s"``, ``"15m"``, ``"6h"``, ``"3d"``, ``"1h30m"`` or ISO ``"P3D"``."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r}")
+    text = value.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return timedelta(seconds=float(text))
+    if text.startswith("p"):
+        return _parse_iso_duration(text, value)
+    parts = _PART.findall(text)
+    if not parts or _PART.sub("", text).strip():
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 6h, 3d)")
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def _parse_iso_duration(text: str, original: str) -> timedelta:
+    match = re.fullmatch(r"p(?:(\d+)w)?(?:(\d+)d)?(?:t(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?)?", text)
+    if not match or text in ("p", "pt"):
+        raise ValueError(f"not a duration: {original!r}")
+    weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // int(_UNITS[unit])}{unit}"
+    return f"{delta.total_seconds():g}s"
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class FetchSettings(Section):
+    timeout: Duration = Field(timedelta(seconds=30), description="Total time for one response.")
+    connect_timeout: Duration = Field(timedelta(seconds=10), description="Time to connect.")
+    max_bytes: int = Field(20_000_000, gt=0, description="Largest body kept; larger is an error.")
+    max_redirects: int = Field(10, ge=0, description="Redirect hops followed and recorded.")
+    concurrency: int = Field(16, gt=0, description="Requests in flight at once, all hosts.")
+    per_host: int = Field(2, gt=0, description="Requests in flight at once to one host.")
+    http2: bool = Field(True, description="Use HTTP/2 where the server offers it (TLS only).")
+    verify_tls: bool = Field(True, description="Check TLS certificates.")
+
+
+class IdentitySettings(Section):
+    name: str = Field("source-monitor", description="Service name in the User-Agent.")
+    contact_url: str = Field(
+        "https://example.invalid/set-identity.contact_url",
+        description="Where site operators can reach you (your page or mailto:); set it.",
+    )
+
+    def user_agent(self) -> str:
+        return f"{self.name}/{__version__} (+{self.contact_url})"
+
+
+class HealthSettings(Section):
+    dead_after: int = Field(3, ge=1, description="Failed checks before a source is dead.")
+    dead_min_span: Duration = Field(
+        timedelta(days=3), description="Time the failures must span (first to last)."
+    )
+    gone_after: int = Field(2, ge=1, description="Like dead_after, for 410 Gone.")
+    gone_min_span: Duration = Field(timedelta(days=1), description="Like dead_min_span, for 410.")
+    offline_min_hosts: int = Field(
+        3, ge=1, description="Hosts a pass needs before the offline guard may vote."
+    )
+    offline_ratio: float = Field(
+        0.5, gt=0, le=1, description="Share of hosts failing at network level that means offline."
+    )
+    canary_urls: list[str] = Field(
+        default_factory=list, description="Probed when too few hosts to vote; any answer = online."
+    )
+    transient_backoff: Duration = Field(
+        timedelta(minutes=30), description="Retry delay after 429/503 without Retry-After."
+    )
+
+
+class ScheduleSettings(Section):
+    interval: Duration = Field(timedelta(hours=6), description="Default time between checks.")
+    jitter: float = Field(0.1, ge=0, lt=1, description="Random +/- share of the interval.")
+    tick: Duration = Field(timedelta(seconds=30), description="How often the daemon looks for due sources.")
+    first_check_spread: Duration = Field(
+        timedelta(minutes=2), description="New sources are spread over this window."
+    )
+    grace: Duration = Field(
+        timedelta(seconds=10), description="On stop, time in-flight checks get to finish."
+    )
+    batch: int = Field(500, gt=0, description="Most sources one dispatcher pass takes.")
+
+
+class ArchiveSettings(Section):
+    max_file_bytes: int = Field(100_000_000, gt=0, description="WARC file size before rotation.")
+    fsync: bool = Field(True, description="fsync each record before its row is committed.")
+
+
+class ExtractSettings(Section):
+    workers: int = Field(0, ge=0, description="Extraction processes; 0 = one per core.")
+    min_ratio: float = Field(
+        0.2, ge=0, le=1, description="Below this share of the last text, extraction failed."
+    )
+
+
+class CompareSettings(Section):
+    flipflop_window: int = Field(5, ge=0, description="Earlier versions checked for flip-flops.")
+
+
+class Settings(BaseSettings):
+    """The one settings object. ``home`` is where the database and archive live."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MONITOR_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(Path("."), description="MONITOR_HOME: holds config/ and archive/.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite in archive/monitor.db."
+    )
+    config: Path | None = Field(
+        None, description="Sources file; default config/sources.toml under home."
+    )
+    fetch: FetchSettings = Field(default_factory=FetchSettings)  # type: ignore[arg-type]
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)  # type: ignore[arg-type]
+    health: HealthSettings = Field(default_factory=HealthSettings)  # type: ignore[arg-type]
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)  # type: ignore[arg-type]
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)  # type: ignore[arg-type]
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)  # type: ignore[arg-type]
+    compare: CompareSettings = Field(default_factory=CompareSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        file_layer = InitSettingsSource(settings_cls, init_kwargs=_FILE_LAYER.get())
+        return (init_settings, env_settings, file_layer)
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.archive_dir / "warc"
+
+    @property
+    def sources_file(self) -> Path:
+        return self.config if self.config is not None else self.home / "config" / "sources.toml"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.archive_dir / 'monitor.db'}"
+
+
+_FILE_LAYER: ContextVar[dict[str, Any]] = ContextVar("settings_file_layer", default={})
+
+
+def build_settings(flags: dict[str, Any], file_settings: dict[str, Any]) -> Settings:
+    """Settings from command-line ``flags`` over the environment over ``file_settings``."""
+    token = _FILE_LAYER.set(file_settings)
+    try:
+        return Settings(**flags)
+    finally:
+        _FILE_LAYER.reset(token)
+
+
+def resolve_home(flag: Path | None, environ: dict[str, str]) -> Path:
+    """MONITOR_HOME before anything else is read: the flag, the variable, or the current dir."""
+    if flag is not None:
+        return flag
+    return Path(environ.get("MONITOR_HOME", "."))
+
+
+def describe(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, description) for every setting: the README table and ``monitor settings``."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            rows.extend(describe(annotation, f"{prefix}{name}."))
+            continue
+        default = field.get_default(call_default_factory=True)
+        shown = format_duration(default) if isinstance(default, timedelta) else repr(default)
+        rows.append((f"{prefix}{name}", shown, field.description or ""))
+    return rows

@@ -1,0 +1,143 @@
+"""The tables (DESIGN.md, "Data model"): Source, Capture, Version, Event.
+
+Times are stored as naive UTC and handed back timezone-aware (``UTCDateTime``),
+so SQLite and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _time(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Source(SQLModel, table=True):
+    """A cited URL being watched, with its schedule, validators and link health."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(index=True, unique=True)
+    given_url: str = ""
+    title: str | None = None
+    outlet: str | None = None
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    origin: str = "cli"  # config | cli | import
+    paused: bool = False
+    paused_reason: str | None = None  # user | removed-from-config
+    interval_s: int | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    cited_at: datetime | None = _time()
+    next_check_at: datetime | None = _time(index=True)
+    lease_until: datetime | None = _time()
+    last_check_at: datetime | None = _time()
+    last_change_at: datetime | None = _time()
+    # link health (monitor/health): state, since when, and the evidence behind it
+    health: str = "new"
+    last_result: str | None = None  # the last check's signal (ok, gone, dns …) or "offline"
+    health_since: datetime | None = _time()
+    first_failure_at: datetime | None = _time()
+    last_failure_at: datetime | None = _time()
+    consecutive_failures: int = 0
+    evidence: dict[str, Any] = _json()
+    previous_urls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # conditional GET and revisits
+    etag: str | None = None
+    last_modified: str | None = None
+    last_payload_digest: str | None = None
+    last_response_capture_id: int | None = None
+    current_version_id: int | None = None
+    version_count: int = 0
+
+
+class Capture(SQLModel, table=True):
+    """One fetch: what came back and where its WARC records live."""
+
+    __table_args__ = (Index("ix_capture_source_at", "source_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    url: str
+    final_url: str | None = None
+    status: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    elapsed_ms: int = 0
+    redirects: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    payload_digest: str | None = None
+    content_length: int | None = None
+    record_type: str | None = None  # response | revisit | None (nothing stored)
+    record_id: str | None = None
+    warc_file: str | None = Field(default=None, index=True)
+    warc_offset: int | None = None
+    warc_length: int | None = None
+    request_offset: int | None = None
+    request_length: int | None = None
+    refers_to_capture_id: int | None = None
+    version_id: int | None = None
+    outcome: str | None = None  # the health observation: ok, gone, unreachable, …
+
+
+class Version(SQLModel, table=True):
+    """One distinct extracted content of a source."""
+
+    __table_args__ = (Index("ix_version_source_number", "source_id", "number", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    number: int
+    fingerprint: str = Field(index=True)
+    title: str = ""
+    byline: str | None = None
+    published: str | None = None
+    modified: str | None = None
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    first_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    seen_count: int = 1
+    capture_id: int | None = None
+
+
+class Event(SQLModel, table=True):
+    """Something that happened: what users read and integrations consume."""
+
+    __table_args__ = (Index("ix_event_at", "at"),)
+
+    id: str = Field(primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    kind: str = Field(index=True)
+    severity: str = "info"
+    source_id: int | None = Field(default=None, index=True)
+    url: str | None = None
+    summary: str = ""
+    details: dict[str, Any] = _json()
+    version_before: int | None = None
+    version_after: int | None = None

@@ -1,0 +1,150 @@
+"""Queries on sources: naming one, syncing the config file in, claiming due ones."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from monitor.config import SourceEntry
+from monitor.store.models import Source
+from monitor.urls import BadURL, canonicalize
+
+
+class UnknownSource(LookupError):
+    """No source has that id or URL."""
+
+
+def find_source(session: Session, ref: str) -> Source:
+    """A source named by its id, its URL as given, or its canonical URL."""
+    if ref.isdigit():
+        found = session.get(Source, int(ref))
+        if found:
+            return found
+    candidates = [ref]
+    try:
+        candidates.append(canonicalize(ref))
+    except BadURL:
+        pass
+    for url in candidates:
+        found = session.exec(
+            select(Source).where(or_(col(Source.url) == url, col(Source.given_url) == url))
+        ).first()
+        if found:
+            return found
+    raise UnknownSource(f"no source {ref!r} (use an id or URL from 'monitor status')")
+
+
+def all_sources(session: Session) -> Sequence[Source]:
+    return session.exec(select(Source).order_by(col(Source.id))).all()
+
+
+def add_source(
+    session: Session,
+    url: str,
+    now: datetime,
+    *,
+    title: str | None = None,
+    outlet: str | None = None,
+    origin: str = "cli",
+) -> tuple[Source, bool]:
+    """Add ``url`` (canonicalised); returns the source and whether it is new."""
+    canonical = canonicalize(url)
+    existing = session.exec(select(Source).where(col(Source.url) == canonical)).first()
+    if existing:
+        if title and not existing.title:
+            existing.title = title
+        return existing, False
+    source = Source(
+        url=canonical, given_url=url.strip(), title=title, outlet=outlet, origin=origin,
+        created_at=now, next_check_at=now,
+    )
+    session.add(source)
+    return source, True
+
+
+@dataclass
+class SyncReport:
+    added: int = 0
+    updated: int = 0
+    paused: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.added} added, {self.updated} updated, {self.paused} paused (gone from file)"
+
+
+def sync_config(session: Session, entries: list[SourceEntry], now: datetime) -> SyncReport:
+    """Bring the file's sources into the database; a source removed from the file is paused."""
+    report = SyncReport()
+    by_url = {s.url: s for s in session.exec(select(Source)).all()}
+    for entry in entries:
+        source = by_url.get(entry.url)
+        if source is None:
+            source, _ = add_source(session, entry.url, now, origin="config")
+            report.added += 1
+        elif _apply_entry(source, entry):
+            report.updated += 1
+        _copy_entry(source, entry)
+    listed = {e.url for e in entries}
+    for source in by_url.values():
+        if source.origin == "config" and source.url not in listed and not source.paused:
+            source.paused, source.paused_reason = True, "removed-from-config"
+            report.paused += 1
+    session.commit()
+    return report
+
+
+def _apply_entry(source: Source, entry: SourceEntry) -> bool:
+    interval = int(entry.interval.total_seconds()) if entry.interval else None
+    changed = (source.title, source.outlet, source.tags, source.interval_s, source.cited_at) != (
+        entry.title, entry.outlet, entry.tags, interval, entry.cited_at
+    )
+    if source.paused and source.paused_reason == "removed-from-config":
+        source.paused, source.paused_reason = False, None
+        changed = True
+    source.origin = "config"
+    return changed
+
+
+def _copy_entry(source: Source, entry: SourceEntry) -> None:
+    source.title = entry.title
+    source.outlet = entry.outlet
+    source.tags = list(entry.tags)
+    source.interval_s = int(entry.interval.total_seconds()) if entry.interval else None
+    source.cited_at = entry.cited_at
+
+
+def due_source_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    query = (
+        select(Source.id)
+        .where(col(Source.paused).is_(False))
+        .where(or_(col(Source.next_check_at).is_(None), col(Source.next_check_at) <= now))
+        .order_by(col(Source.next_check_at))
+        .limit(limit)
+    )
+    return [i for i in session.exec(query).all() if i is not None]
+
+
+def claim(session: Session, ids: list[int], now: datetime, ttl: timedelta) -> list[int]:
+    """Lease sources so no other process checks them at the same time; returns those won."""
+    won = []
+    for source_id in ids:
+        result = session.exec(  # type: ignore[call-overload]
+            update(Source)
+            .where(col(Source.id) == source_id)
+            .where(or_(col(Source.lease_until).is_(None), col(Source.lease_until) < now))
+            .values(lease_until=now + ttl)
+        )
+        if result.rowcount:
+            won.append(source_id)
+    session.commit()
+    return won
+
+
+def next_check(now: datetime, interval: timedelta, jitter: float, rng: random.Random) -> datetime:
+    spread = interval.total_seconds() * jitter
+    return now + interval + timedelta(seconds=rng.uniform(-spread, spread))
