@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 from sqlmodel import Session, col, delete, select
 
@@ -139,12 +140,15 @@ def status(
 
 
 def _table(rows: list[Source]) -> Table:
-    table = Table(title=None, show_lines=False, pad_edge=False)
-    table.add_column("id", justify="right")
-    table.add_column("health", no_wrap=True)
-    table.add_column("source", overflow="ellipsis", no_wrap=True, ratio=1, min_width=20)
-    for name in ("last check", "last result", "versions", "last change"):
-        table.add_column(name, no_wrap=True, overflow="ellipsis")
+    table = Table(title=None, show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD)
+    fixed = (("id", 3), ("health", 9), ("last check", 16), ("result", 12), ("versions", 8),
+             ("last change", 16))
+    source_width = max(16, console.width - sum(w for _, w in fixed) - 3 * len(fixed) - 2)
+    for name, width in fixed[:2]:
+        table.add_column(name, no_wrap=True, width=width, overflow="ellipsis")
+    table.add_column("source", no_wrap=True, width=source_width, overflow="ellipsis")
+    for name, width in fixed[2:]:
+        table.add_column(name, no_wrap=True, width=width, overflow="ellipsis")
     for src in rows:
         health = src.health + (" (paused)" if src.paused else "")
         label = src.title or src.url
@@ -161,7 +165,8 @@ def _colored(health: str) -> str:
 
 
 def _short(value: str | None) -> str:
-    return (value or "-").replace("T", " ").removesuffix("Z")
+    """``2025-01-14 12:00`` (minutes are enough in a table; ``status SOURCE`` has seconds)."""
+    return (value or "-").replace("T", " ")[:16]
 
 
 def _show_one(source: Source) -> None:

@@ -1,0 +1,460 @@
+"""WARC archive: every capture written as standard WARC 1.1, one gzip member per record.
+
+Each process writes its own files (``monitor-<UTC time>-<pid>-<random>.warc.gz``),
+holding an exclusive ``flock`` while it writes, so several writers share a directory
+and ``recover()`` never truncates a file someone is still writing. A record is
+flushed (and fsynced) before its :class:`Stored` reference is returned, so the
+caller commits its database row only for bytes that are on disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import socket
+import threading
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from io import BytesIO
+from pathlib import Path
+from typing import Any, BinaryIO, Self
+from urllib.parse import urlsplit
+
+from warcio.recordloader import ArcWarcRecordLoader
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from monitor.exchange import HttpExchange
+
+WARC_VERSION = "WARC/1.1"
+PROFILES = {
+    "identical-payload-digest": "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest",
+    "server-not-modified": "http://netpreserve.org/warc/1.1/revisit/server-not-modified",
+}
+_CHUNK = 1 << 16  # read size, and how much of a record's start is kept for its header
+_OWN_NAME = re.compile(r"monitor-\d{8}T\d{12}-\d+-[0-9a-f]{4}\.warc\.gz")  # only these are cut
+_LENGTH_RE = re.compile(rb"(?im)^content-length:[ \t]*(\d+)\s*$")
+_LOADER = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
+class ArchiveError(Exception):
+    """A record cannot be read: missing file, torn gzip member, not a WARC record."""
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where one record lives: file name (relative to the archive), offset, length."""
+
+    file: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a write stored (``payload_digest`` is "" for a 304 revisit of an unknown original)."""
+
+    record_type: str
+    record_id: str
+    payload_digest: str
+    response: RecordRef
+    request: RecordRef | None
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Result of checking a file: ``end`` of the last good record, and what broke."""
+
+    end: int
+    records: int
+    size: int
+    problem: str | None
+
+
+@dataclass
+class _Segment:
+    name: str
+    fh: BinaryIO
+    writer: Any
+
+
+def payload_digest(body: bytes) -> str:
+    """``sha1:BASE32`` of ``body``, as in ``WARC-Payload-Digest``."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+
+
+def warc_date(when: datetime) -> str:
+    """WARC-Date with microseconds; a naive time is taken as UTC."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when.isoformat(timespec="microseconds") + "Z"
+
+
+class WarcArchive:
+    """Writes captures into rotating ``.warc.gz`` files in ``directory``; reads them back."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_file_bytes: int = 100_000_000,
+        fsync: bool = True,
+        software: str = "source-monitor",
+        warcinfo: dict[str, str] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self._max = max_file_bytes
+        self._fsync = fsync
+        self._info = {
+            "software": software,
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/"
+            "warc-format/warc-1.1/",
+            "hostname": socket.gethostname(),
+            **(warcinfo or {}),
+        }
+        self._builder = WARCWriter(None, gzip=True, warc_version=WARC_VERSION)
+        self._segment: _Segment | None = None
+        self._lock = threading.Lock()
+
+    def write_response(self, exchange: HttpExchange) -> Stored:
+        """Write the request and the full response; return once both are on disk."""
+        resp_id, req_id = _new_id(), _new_id()
+        digest = payload_digest(exchange.body)
+        fields = _record_fields(exchange, "response", resp_id, req_id)
+        fields["WARC-Payload-Digest"] = digest
+        if exchange.truncated:
+            fields["WARC-Truncated"] = "length"
+        record = self._build(fields, _response_headers(exchange), exchange.body)
+        return self._store(exchange, record, digest, req_id)
+
+    def write_revisit(
+        self,
+        exchange: HttpExchange,
+        *,
+        refers_to: Stored | None,
+        refers_to_uri: str,
+        refers_to_date: datetime,
+        profile: str = "identical-payload-digest",
+    ) -> Stored:
+        """Write a headers-only revisit record (and the request) for an unchanged payload."""
+        digest = _revisit_digest(exchange, refers_to, profile)
+        rev_id, req_id = _new_id(), _new_id()
+        fields = _record_fields(exchange, "revisit", rev_id, req_id)
+        fields["WARC-Profile"] = PROFILES[profile]
+        if refers_to is not None:
+            fields["WARC-Refers-To"] = refers_to.record_id
+        fields["WARC-Refers-To-Target-URI"] = refers_to_uri
+        fields["WARC-Refers-To-Date"] = warc_date(refers_to_date)
+        if digest:
+            fields["WARC-Payload-Digest"] = digest
+        record = self._build(fields, _response_headers(exchange))
+        return self._store(exchange, record, digest, req_id)
+
+    def _build(self, fields: dict[str, str], http: Any, body: bytes = b"") -> Any:
+        return self._builder.create_warc_record(
+            fields["WARC-Target-URI"], fields["WARC-Type"], payload=BytesIO(body),
+            length=len(body), http_headers=http, warc_headers_dict=fields,
+        )  # fmt: skip
+
+    def _store(self, exchange: HttpExchange, record: Any, digest: str, req_id: str) -> Stored:
+        rec_id = str(record.rec_headers.get_header("WARC-Record-ID"))
+        request = self._request_record(exchange, req_id, rec_id)
+        main_ref, req_ref = self._append([record, request])
+        return Stored(str(record.rec_type), rec_id, digest, main_ref, req_ref)
+
+    def _request_record(self, exchange: HttpExchange, req_id: str, concurrent: str) -> Any:
+        req = exchange.request
+        parts = urlsplit(req.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        line = f"{req.method} {target} {_http1(req.http_version)}"
+        http = StatusAndHeaders(line, list(req.headers), is_http_request=True)
+        return self._build(_record_fields(exchange, "request", req_id, concurrent), http)
+
+    def _append(self, records: list[Any]) -> list[RecordRef]:
+        """Write records to the current file, sync, rotate if full; undo a failed write."""
+        with self._lock:
+            seg = self._segment or self._open_segment()
+            start = seg.fh.tell()
+            refs: list[RecordRef] = []
+            try:
+                for record in records:
+                    offset = seg.fh.tell()
+                    seg.writer.write_record(record)
+                    refs.append(RecordRef(seg.name, offset, seg.fh.tell() - offset))
+                self._sync(seg.fh)
+            except BaseException:
+                self._abandon(seg, start)
+                raise
+            if seg.fh.tell() >= self._max:
+                self._close_segment()
+            return refs
+
+    def _open_segment(self) -> _Segment:
+        """Create a new file no other writer can be using, lock it, write warcinfo."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        while True:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            name = f"monitor-{stamp}-{os.getpid()}-{secrets.token_hex(2)}.warc.gz"
+            try:
+                fh = open(self.directory / name, "xb")  # noqa: SIM115 - kept open while writing
+            except FileExistsError:
+                continue
+            break
+        seg = _Segment(name, fh, WARCWriter(fh, gzip=True, warc_version=WARC_VERSION))
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            seg.writer.write_record(seg.writer.create_warcinfo_record(name, self._info))
+            self._sync(fh)
+            if self._fsync:
+                _fsync_dir(self.directory)
+        except BaseException:
+            fh.close()
+            raise
+        self._segment = seg
+        return seg
+
+    def _abandon(self, seg: _Segment, start: int) -> None:
+        """Cut a half-written batch; if even that fails, stop using the file."""
+        try:
+            seg.fh.truncate(start)  # flushes first
+            seg.fh.seek(start)
+        except OSError:  # leave the torn tail to recover(); never write here again
+            self._segment = None
+            with contextlib.suppress(OSError):
+                seg.fh.close()
+
+    def _sync(self, fh: BinaryIO) -> None:
+        fh.flush()
+        if self._fsync:
+            os.fsync(fh.fileno())
+
+    def _close_segment(self) -> None:
+        seg, self._segment = self._segment, None
+        if seg is None:
+            return
+        try:
+            self._sync(seg.fh)
+        finally:
+            seg.fh.close()  # closing releases the flock
+
+    def close(self) -> None:
+        """Finish the current file; the next write opens a new one."""
+        with self._lock:
+            self._close_segment()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def read_raw(self, ref: RecordRef) -> bytes:
+        """The stored gzip member bytes of ``ref``."""
+        path = self._path(ref.file)
+        if ref.offset < 0 or ref.length <= 0:
+            raise ArchiveError(f"{ref.file}: bad reference {ref.offset}+{ref.length}")
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(ref.offset)
+                raw = fh.read(ref.length)
+        except OSError as exc:
+            raise ArchiveError(f"{ref.file}: {exc.strerror or exc}") from exc
+        if len(raw) != ref.length:
+            raise ArchiveError(f"{ref.file}: no {ref.length} bytes at offset {ref.offset}")
+        return raw
+
+    def read_http(self, ref: RecordRef) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Status, headers and body of a response (a revisit has an empty body)."""
+        return self._read(ref)[1:]
+
+    def read_payload(self, ref: RecordRef) -> bytes:
+        """The exact HTTP body stored in a response record."""
+        record_type, _, _, body = self._read(ref)
+        if record_type != "response":
+            raise ArchiveError(f"{ref.file}@{ref.offset}: {record_type} record has no payload")
+        return body
+
+    def _read(self, ref: RecordRef) -> tuple[str, int, list[tuple[str, str]], bytes]:
+        record = self._load(ref)
+        where = f"{ref.file}@{ref.offset}"
+        if record.rec_type not in ("response", "revisit") or not record.http_headers:
+            raise ArchiveError(f"{where}: {record.rec_type} record has no HTTP response")
+        try:
+            status = int(record.http_headers.get_statuscode())
+        except ValueError as exc:
+            raise ArchiveError(f"{where}: bad HTTP status line") from exc
+        headers = [(str(k), str(v)) for k, v in record.http_headers.headers]
+        if record.rec_type == "revisit":
+            return "revisit", status, headers, b""
+        body: bytes = record.raw_stream.read()
+        stated = record.rec_headers.get_header("WARC-Payload-Digest") or ""
+        if len(body) != record.payload_length or (
+            stated.startswith("sha1:") and stated != payload_digest(body)
+        ):
+            raise ArchiveError(f"{where}: payload is truncated or does not match its digest")
+        return "response", status, headers, body
+
+    def _load(self, ref: RecordRef) -> Any:
+        inflater, where = zlib.decompressobj(16 + zlib.MAX_WBITS), f"{ref.file}@{ref.offset}"
+        try:
+            data = inflater.decompress(self.read_raw(ref))
+        except zlib.error as exc:
+            raise ArchiveError(f"{where}: not a gzip member ({exc})") from exc
+        if not inflater.eof:
+            raise ArchiveError(f"{where}: gzip member is cut short")
+        try:
+            return _LOADER.parse_record_stream(BytesIO(data), known_format="warc")
+        except Exception as exc:  # warcio raises several kinds on malformed headers
+            raise ArchiveError(f"{where}: not a WARC record ({exc})") from exc
+
+    def _path(self, name: str) -> Path:
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise ArchiveError(f"not a file name in the archive: {name!r}")
+        return self.directory / name
+
+    def recover(self, committed_ends: dict[str, int]) -> list[str]:
+        """Cut torn trailing records from files no writer holds; one line per file fixed."""
+        paths = sorted(self.directory.glob("*.warc.gz"))
+        found = (_recover_file(path, committed_ends.get(path.name, 0)) for path in paths)
+        return [line for line in found if line]
+
+
+def scan_warc(path: Path, start: int = 0) -> Scan:
+    """Check the records of a ``.warc.gz`` from ``start``; stop at the first bad one."""
+    try:
+        with open(path, "rb") as fh:
+            return _scan(fh, start)
+    except OSError as exc:
+        return Scan(start, 0, 0, f"cannot read: {exc.strerror or exc}")
+
+
+def _recover_file(path: Path, start: int) -> str | None:
+    try:
+        fh = open(path, "r+b")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        return f"{path.name}: cannot open for repair ({exc.strerror or exc})"
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None  # a writer holds it: not ours to judge
+        scan = _scan(fh, start)
+        if scan.problem is None:
+            return None
+        if scan.end > scan.size or not _OWN_NAME.fullmatch(path.name):
+            return f"{path.name}: {scan.problem}; left unchanged"
+        fh.truncate(scan.end)
+        os.fsync(fh.fileno())
+        return f"{path.name}: {scan.problem}; cut {scan.size - scan.end} bytes to end at {scan.end}"
+
+
+def _scan(fh: BinaryIO, start: int) -> Scan:
+    size = os.fstat(fh.fileno()).st_size
+    if start > size:
+        return Scan(start, 0, size, f"file has {size} bytes, less than the committed {start}")
+    pos, count = start, 0
+    while pos < size:
+        try:
+            end = _member_end(fh, pos)
+        except ArchiveError as exc:
+            return Scan(pos, count, size, f"bad record at offset {pos}: {exc}")
+        pos, count = end, count + 1
+    return Scan(pos, count, size, None)
+
+
+def _member_end(fh: BinaryIO, start: int) -> int:
+    """End offset of the complete one-record gzip member at ``start``."""
+    fh.seek(start)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head, tail, total, consumed = b"", b"", 0, 0
+    while not inflater.eof:
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            raise ArchiveError("gzip member is cut short")
+        consumed += len(chunk)
+        try:
+            out = inflater.decompress(chunk)
+        except zlib.error as exc:
+            raise ArchiveError(f"not a gzip member ({exc})") from exc
+        head += out[: max(0, _CHUNK - len(head))]
+        tail = (tail + out)[-4:]
+        total += len(out)
+    _check_record(head, total, tail)
+    return start + consumed - len(inflater.unused_data)
+
+
+def _check_record(head: bytes, total: int, tail: bytes) -> None:
+    """A whole WARC record: header, Content-Length bytes of block, then CRLF CRLF."""
+    header_end = head.find(b"\r\n\r\n")
+    if not head.startswith(b"WARC/") or header_end < 0:
+        raise ArchiveError("not a WARC record")
+    match = _LENGTH_RE.search(head[:header_end])
+    if match is None:
+        raise ArchiveError("WARC record without Content-Length")
+    if total != header_end + 4 + int(match.group(1)) + 4 or tail != b"\r\n\r\n":
+        raise ArchiveError("record size does not match its Content-Length")
+
+
+def _revisit_digest(exchange: HttpExchange, refers_to: Stored | None, profile: str) -> str:
+    """The payload digest a revisit may claim; refuse claims the standard does not allow."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown revisit profile {profile!r}")
+    if refers_to is not None and refers_to.record_type != "response":
+        raise ValueError("a revisit must refer to a response record")
+    if profile == "server-not-modified":
+        if exchange.status != 304:
+            raise ValueError("server-not-modified needs the 304 response")
+        return refers_to.payload_digest if refers_to else ""
+    digest = payload_digest(exchange.body)
+    if refers_to is not None and refers_to.payload_digest != digest:
+        raise ValueError("payload differs from the original: not an identical-payload revisit")
+    return digest
+
+
+def _record_fields(exchange: HttpExchange, kind: str, rec_id: str, other: str) -> dict[str, str]:
+    fields = {
+        "WARC-Type": kind,
+        "WARC-Record-ID": rec_id,
+        "WARC-Date": warc_date(exchange.fetched_at),
+        "WARC-Target-URI": exchange.url,
+    }
+    if exchange.remote_ip:
+        fields["WARC-IP-Address"] = exchange.remote_ip
+    if not exchange.http_version.startswith("HTTP/1"):
+        major = exchange.http_version.removeprefix("HTTP/").split(".")[0]
+        fields["WARC-Protocol"] = f"h{major}"  # the HTTP/1.x-style block came over h2/h3
+    fields["WARC-Concurrent-To"] = other
+    return fields
+
+
+def _response_headers(exchange: HttpExchange) -> Any:
+    """Status line and headers as stored: HTTP/1.x form whatever the wire protocol was."""
+    reason = exchange.reason or _PHRASES.get(exchange.status, "")
+    status = f"{exchange.status} {reason}".strip()
+    return StatusAndHeaders(status, list(exchange.headers), protocol=_http1(exchange.http_version))
+
+
+def _http1(version: str) -> str:
+    return version if version.startswith("HTTP/1") else "HTTP/1.1"
+
+
+def _new_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
