@@ -19,7 +19,7 @@ from monitor.events import new_event
 from monitor.health import PassGuard
 from monitor.store import session
 from monitor.store.models import Event
-from monitor.store.sources import claim, due_source_ids
+from monitor.store.sources import claim, due_source_ids, release
 
 log = logging.getLogger("monitor.schedule")
 Progress = Callable[[CheckOutcome], None]
@@ -61,6 +61,8 @@ async def run_pass(
     finally:
         for task in tasks:
             task.cancel()
+        with session(ctx.engine) as db:
+            release(db, ids)  # a check that crashed or was cancelled must not stay leased
     summary.offline = guard.decided_offline
     _record_network_state(ctx, guard, summary.offline)
     summary.seconds = time.monotonic() - started

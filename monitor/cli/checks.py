@@ -62,6 +62,8 @@ def check(
         show_default=False)] = None,
 ) -> None:
     """Run one pass now: fetch, archive, compare and judge."""
+    if not ctx.obj.verbose:  # the events are printed below; the log need not repeat them
+        logging.getLogger("monitor.schedule").setLevel(logging.ERROR)
     with opened(ctx) as home:
         _prepare(home)
         ids = _selected(home, sources or [])

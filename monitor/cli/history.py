@@ -198,4 +198,4 @@ def restore(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(data)
     console.print(f"wrote {output}: #{found.id} as captured {iso(copy.capture.at)} "
-                  f"({len(data)} bytes, {as_})", highlight=False, stderr=False)
+                  f"({len(data)} bytes, {as_})", highlight=False)

@@ -54,7 +54,7 @@ def judge(
         source.consecutive_failures += 1
         source.first_failure_at = source.first_failure_at or now
         source.last_failure_at = now
-    source.evidence = _evidence(source)
+    source.evidence = _evidence(source, observation)
     if signal in HEALTHY:
         return _healthy(source, observation, now)
     if signal in DEATH:

@@ -145,6 +145,15 @@ def claim(session: Session, ids: list[int], now: datetime, ttl: timedelta) -> li
     return won
 
 
+def release(session: Session, ids: list[int]) -> None:
+    """Drop the leases on these sources (a finished check drops its own)."""
+    if ids:
+        session.exec(  # type: ignore[call-overload]
+            update(Source).where(col(Source.id).in_(ids)).values(lease_until=None)
+        )
+        session.commit()
+
+
 def next_check(now: datetime, interval: timedelta, jitter: float, rng: random.Random) -> datetime:
     spread = interval.total_seconds() * jitter
     return now + interval + timedelta(seconds=rng.uniform(-spread, spread))
