@@ -25,6 +25,7 @@ from monitor.exchange import FetchError, HttpExchange
 from monitor.extract import Extractor
 from monitor.fetch import Fetcher
 from monitor.health import Observation, PassGuard, Signal, Transition, is_network_failure, judge
+from monitor.health.signals import HEALTHY
 from monitor.health import observe as observe_link
 from monitor.settings import Settings
 from monitor.store import session
@@ -158,12 +159,13 @@ def _record(
         capture = _capture_row(source, result, stored)
         db.add(capture)
         db.flush()
-        events: list[Event] = []
-        unchanged = stored is not None and stored.record_type == "revisit"
-        outcome = record_content(db, source, capture, content, unchanged, now, ctx.settings)
-        events.extend(outcome.events)
-        observation = observe_link(result, source.url, content or outcome.current_content)
+        observation = observe_link(result, source.url, content)
         capture.outcome = observation.signal.value
+        outcome = ContentOutcome(current_version_id=source.current_version_id)
+        if observation.signal in HEALTHY:  # a "not found" page is not a version of the article
+            unchanged = stored is not None and stored.record_type == "revisit"
+            outcome = record_content(db, source, capture, content, unchanged, now, ctx.settings)
+        events: list[Event] = list(outcome.events)
         if not offline:
             events.extend(_judge(source, observation, now, ctx, outcome))
         _update_source(ctx, source, result, capture, observation, now, offline)

@@ -1,0 +1,107 @@
+"""Shared fixtures: a local news site, a fresh MONITOR_HOME, and ways to run the monitor.
+
+Tests never touch real sites: everything is served from 127.0.0.1 by ``tests.site``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.check import CheckContext
+from monitor.clock import ManualClock
+from monitor.home import Home, open_home
+from tests.site import NewsSite
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = REPO.parent / "shared" / "sources-seed.md"
+
+# Fast, deterministic settings for tests: extraction in a thread, no fsync, short timeouts.
+TEST_ENV = {
+    "MONITOR_EXTRACT__WORKERS": "1",
+    "MONITOR_ARCHIVE__FSYNC": "false",
+    "MONITOR_FETCH__TIMEOUT": "3s",
+    "MONITOR_FETCH__CONNECT_TIMEOUT": "2s",
+    "MONITOR_IDENTITY__CONTACT_URL": "mailto:tests@example.org",
+}
+
+PARAGRAPHS = [
+    "RedNote, known in China as Xiaohongshu, had 300 million monthly users before the influx, "
+    "the company said on Tuesday.",
+    "More than 700,000 new users joined in two days as Americans looked for an alternative "
+    "to TikTok ahead of a possible ban.",
+    "\"It feels like a cultural exchange,\" said Jane Doe, a 24-year-old designer from Ohio "
+    "who joined the app this week.",
+    "Analysts said the migration was unlikely to last if the ban on TikTok was delayed by "
+    "the incoming administration.",
+]
+
+
+@pytest.fixture(autouse=True)
+def _test_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("MONITOR_")]:
+        monkeypatch.delenv(key)
+    for key, value in TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def site() -> Iterator[NewsSite]:
+    with NewsSite(outlets=["apnews", "cnn", "reuters"], static_outlets=["reuters"]) as news:
+        yield news
+
+
+def publish(site: NewsSite, outlet: str, slug: str, headline: str = "What is RedNote?",
+            paragraphs: list[str] | None = None) -> str:
+    return site.add_article(outlet, slug, headline=headline, byline="By Jane Roe",
+                            published=datetime(2025, 1, 14, 9, 0, tzinfo=UTC),
+                            paragraphs=paragraphs or PARAGRAPHS)
+
+
+@pytest.fixture
+def home_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def home(home_dir: Path) -> Iterator[Home]:
+    opened = open_home(home_dir)
+    yield opened
+    opened.engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2025, 1, 15, 12, 0, tzinfo=UTC))
+
+
+@asynccontextmanager
+async def checking(home: Home, clock: ManualClock) -> AsyncIterator[CheckContext]:
+    async with home.check_context(clock) as ctx:
+        yield ctx
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+            cwd: Path | None = None) -> Result:
+    """Run the real ``monitor`` command in a subprocess, as a user would."""
+    full_env = {**os.environ, "MONITOR_HOME": str(home), "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "monitor", *args], env=full_env, cwd=cwd or home,
+                          capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
