@@ -1,0 +1,11 @@
+"""A local imitation news site for tests and benchmarks.
+
+``NewsSite`` runs several outlets on 127.0.0.1 (one port each) whose articles can be
+published, edited, redirected, removed, blocked, slowed down or taken offline from the
+test. Run ``python -m tests.site --help`` for the standalone server used by benchmarks.
+"""
+
+from .pages import Article
+from .server import NewsSite
+
+__all__ = ["Article", "NewsSite"]

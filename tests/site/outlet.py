@@ -1,0 +1,276 @@
+"""One outlet of the imitation news site: its content, misbehaviours and HTTP server.
+
+An :class:`Outlet` is a :class:`ThreadingHTTPServer` on 127.0.0.1 with its own
+ephemeral port, so outlets are distinct hosts. It keeps its articles, the per-path
+:class:`Rule` set by the control API in :mod:`tests.site.server`, and a request log.
+State is guarded by the site-wide lock in :class:`Shared`; pages are rendered outside
+it from immutable :class:`Article` values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import socket
+import threading
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import pages
+from .pages import Article, Brand
+
+
+@dataclass
+class Shared:
+    """What all outlets of one site share."""
+
+    page_bytes: int = 0
+    log_limit: int = 1000
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    started: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+
+@dataclass
+class Rule:
+    """How one path misbehaves; a path without a rule is served normally."""
+
+    kind: str = "live"  # live | status | redirect | soft404 | block | replaced
+    status: int = 200
+    location: str = ""
+    replacement: Article | None = None
+    flaky: deque[int] = field(default_factory=deque)
+    retry_after: int | None = None
+    hang: float = 0.0
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    ctype: str = pages.HTML_TYPE
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    etag: str = ""  # set on static outlets; the handler adjusts it for gzip
+
+
+class Outlet:
+    """One outlet's content, misbehaviours, request log and listening server."""
+
+    def __init__(self, name: str, shared: Shared, *, static: bool, gzipped: bool) -> None:
+        self.name, self.shared, self.static, self.gzip = name, shared, static, gzipped
+        self.redesigned = False
+        self.port = 0
+        self.articles: dict[str, Article] = {}
+        self.rules: dict[str, Rule] = {}
+        self.hits: Counter[str] = Counter()
+        self.log: defaultdict[str, deque[dict[str, Any]]] = defaultdict(
+            lambda: deque(maxlen=shared.log_limit))
+        self.bodies: dict[str, bytes] = {}
+        self.connections: set[socket.socket] = set()
+        self.server: _Server | None = None
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("start the NewsSite first: ports are assigned by start()")
+        return f"http://127.0.0.1:{self.port}"
+
+    def open(self) -> None:
+        """Listen (on the same port as before, once one was assigned) and serve."""
+        if self.server is None:
+            server = _Server(("127.0.0.1", self.port), _Handler)
+            server.outlet = self
+            self.port = server.server_address[1]
+            self.server = server
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                             name=f"site-{self.name}", daemon=True).start()
+
+    def close(self) -> None:
+        """Close the listening socket and cut every open connection."""
+        server, self.server = self.server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        with self.shared.lock:
+            conns = list(self.connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def record(self, method: str, raw_path: str, path: str, headers: dict[str, str]) -> float:
+        """Log a request; returns how long to hang before answering it."""
+        with self.shared.lock:
+            self.hits[path] += 1
+            if self.shared.log_limit:
+                self.log[path].append({"method": method, "path": raw_path, "headers": headers})
+            rule = self.rules.get(path)
+            return rule.hang if rule else 0.0
+
+    def respond(self, path: str, headers: dict[str, str]) -> Response:
+        """The response for ``path``, misbehaviour included (``headers`` are lower-case)."""
+        with self.shared.lock:
+            rule = self.rules.get(path) or Rule()
+            flaky = rule.flaky.popleft() if rule.flaky else None
+            pool = list(self.articles.values())
+            art = rule.replacement if rule.kind == "replaced" else self.articles.get(path)
+        if flaky is not None:
+            wait = [] if rule.retry_after is None else [("Retry-After", str(rule.retry_after))]
+            return Response(flaky, pages.status_page(flaky), headers=wait)
+        if rule.kind == "redirect":
+            body = pages.redirect_page(rule.status, rule.location)
+            return Response(rule.status, body, headers=[("Location", rule.location)])
+        if rule.kind == "block":
+            extra = [("WWW-Authenticate", 'Bearer realm="site"')] if rule.status == 401 else []
+            return Response(rule.status, pages.bot_wall(rule.status), headers=extra)
+        resp, modified = self._render(rule, path, art, pool)
+        if self.static and resp.status == 200:
+            return _conditional(resp, headers, modified)
+        return resp
+
+    def _render(self, rule: Rule, path: str, art: Article | None,
+                pool: list[Article]) -> tuple[Response, datetime]:
+        """The outlet page for ``path`` and its last-modified time."""
+        brand = Brand(self.name, self.base_url, self.redesigned)
+        chrome, started = self._chrome(path, pool), self.shared.started
+        if rule.kind == "status":
+            page = pages.gone_page if rule.status == 410 else pages.not_found_page
+            return Response(rule.status, page(brand, chrome)), started
+        if rule.kind == "soft404":
+            return Response(200, pages.not_found_page(brand, chrome)), started
+        if path == "/robots.txt":
+            return Response(200, pages.ROBOTS_TXT, "text/plain; charset=utf-8"), started
+        if path == "/" or path.startswith("/section/"):
+            section = path.removeprefix("/section/").strip("/") if path != "/" else ""
+            arts = [a for a in pool if not section or a.section == section]
+            if not section or arts or section in pages.SECTIONS:
+                newest = max((a.last_modified for a in arts), default=started)
+                return Response(200, pages.front_page(brand, arts, chrome, section)), newest
+        if art is not None:
+            return Response(200, pages.article_page(brand, art, chrome)), art.last_modified
+        return Response(404, pages.not_found_page(brand, chrome)), started
+
+    def _chrome(self, path: str, pool: list[Article]) -> pages.Chrome:
+        if self.static:
+            return pages.fixed_chrome(f"{self.name}{path}", self.shared.page_bytes)
+        return pages.churning_chrome(pool, path, self.shared.page_bytes)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    outlet: Outlet
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet: clients hanging up mid-response is normal here."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nginx/1.25.3"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.outlet.shared.lock:
+            self.server.outlet.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.outlet.shared.lock:
+            self.server.outlet.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No request logging."""
+
+    def do_GET(self) -> None:
+        self._serve(head=False)
+
+    def do_HEAD(self) -> None:
+        self._serve(head=True)
+
+    def _serve(self, head: bool) -> None:
+        outlet, shared = self.server.outlet, self.server.outlet.shared
+        path = urlsplit(self.path).path or "/"
+        headers: dict[str, str] = {}
+        for key, value in self.headers.items():
+            low = key.lower()
+            headers[low] = f"{headers[low]}, {value}" if low in headers else value
+        hang = outlet.record(self.command, self.path, path, headers)
+        if hang:
+            shared.stopping.wait(hang)
+        if outlet.server is None or shared.stopping.is_set():
+            self.close_connection = True  # outage or shutdown: drop without answering
+            return
+        resp = outlet.respond(path, headers)
+        zipped = outlet.gzip and _accepts_gzip(headers.get("accept-encoding", ""))
+        try:
+            self._write(resp, head, zipped)
+        except OSError:
+            self.close_connection = True
+            return
+        if resp.status == 200 and not head and shared.log_limit:
+            with shared.lock:
+                outlet.bodies[path] = resp.body
+
+    def _write(self, resp: Response, head: bool, zipped: bool) -> None:
+        body, extra = resp.body, list(resp.headers)
+        if resp.etag:
+            extra.append(("ETag", _gz_etag(resp.etag) if zipped else resp.etag))
+        if self.server.outlet.gzip:
+            extra.append(("Vary", "Accept-Encoding"))
+            if zipped and body and resp.status != 304:
+                body = gzip.compress(body, compresslevel=5, mtime=0)
+                extra.append(("Content-Encoding", "gzip"))
+        self.send_response(resp.status)
+        for key, value in extra:
+            self.send_header(key, value)
+        if resp.status != 304:
+            self.send_header("Content-Type", resp.ctype)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head and resp.status != 304:
+            self.wfile.write(body)
+
+
+def _accepts_gzip(accept: str) -> bool:
+    for item in accept.lower().split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def _gz_etag(etag: str) -> str:
+    return etag[:-1] + '-gzip"'
+
+
+def _conditional(resp: Response, headers: dict[str, str], modified: datetime) -> Response:
+    """Add validators to a static page's response; 304 if the client's copy is current."""
+    etag = f'"{hashlib.sha256(resp.body).hexdigest()[:32]}"'
+    extra = [("Last-Modified", format_datetime(modified.astimezone(UTC), usegmt=True)),
+             ("Cache-Control", "max-age=0, must-revalidate")]
+    if _not_modified(headers, etag, modified):
+        return Response(304, b"", headers=extra, etag=etag)
+    return replace(resp, headers=resp.headers + extra, etag=etag)
+
+
+def _not_modified(headers: dict[str, str], etag: str, modified: datetime) -> bool:
+    if "if-none-match" in headers:  # weak comparison; either encoding's tag counts
+        tags = {t.strip().removeprefix("W/") for t in headers["if-none-match"].split(",")}
+        return "*" in tags or etag in tags or _gz_etag(etag) in tags
+    try:
+        since = parsedate_to_datetime(headers.get("if-modified-since", ""))
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return modified.replace(microsecond=0) <= since

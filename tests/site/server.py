@@ -1,0 +1,235 @@
+"""The imitation news site: several outlets on 127.0.0.1 and the API that drives them.
+
+:class:`NewsSite` owns one :class:`~tests.site.outlet.Outlet` (an HTTP server on its own
+ephemeral port) per outlet name and lets a test publish, edit, break and restore
+articles while a client fetches them, then inspect what the client sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .outlet import Outlet, Rule, Shared
+from .pages import Article
+
+MAX_HANG = 60.0  # seconds; hang() never holds a handler thread longer than this
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+class NewsSite:
+    """Several fake news outlets on 127.0.0.1, each with its own port, plus controls.
+
+    ``static_outlets`` serve byte-identical pages while content is unchanged, with a
+    strong ``ETag`` and ``Last-Modified`` and 304 answers to conditional requests;
+    the others re-randomise their page chrome on every request. ``gzip_outlets``
+    gzip bodies for clients that accept it. ``page_kb`` pads every outlet page to
+    about that many KB with a ``__NEXT_DATA__`` blob (0: no padding). ``log_limit``
+    caps :meth:`requests` per path; 0 keeps neither requests nor bodies (long benchmarks).
+    """
+
+    def __init__(self, outlets: Sequence[str] = ("apnews", "reuters", "cnn"), *,
+                 page_kb: int = 0, static_outlets: Iterable[str] = (),
+                 gzip_outlets: Iterable[str] = (), log_limit: int = 1000) -> None:
+        static, zipped = set(static_outlets), set(gzip_outlets)
+        unknown = (static | zipped) - set(outlets)
+        if unknown:
+            raise ValueError(f"unknown outlets: {sorted(unknown)}")
+        self._shared = Shared(page_bytes=page_kb * 1024, log_limit=log_limit)
+        self._lock = self._shared.lock
+        self._outlets = {n: Outlet(n, self._shared, static=n in static, gzipped=n in zipped)
+                         for n in outlets}
+
+    def start(self) -> NewsSite:
+        """Start listening on every outlet; returns ``self``."""
+        self._shared.stopping.clear()
+        for outlet in self._outlets.values():
+            outlet.open()
+        return self
+
+    def stop(self) -> None:
+        """Close every outlet at once; hanging handlers are abandoned (daemon threads)."""
+        self._shared.stopping.set()
+        _close_all(self._outlets.values())
+
+    def __enter__(self) -> NewsSite:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def outlets(self) -> list[str]:
+        """The outlet names, in the order given."""
+        return list(self._outlets)
+
+    def base_url(self, outlet: str) -> str:
+        """``http://127.0.0.1:PORT`` of an outlet (the port is fixed once started)."""
+        return self._outlets[outlet].base_url
+
+    def add_article(self, outlet: str, slug: str, *, headline: str, byline: str = "By Staff",
+                    published: datetime | None = None, paragraphs: Sequence[str] = (),
+                    section: str = "news") -> str:
+        """Publish an article at ``/article/<slug>``; returns its absolute URL.
+
+        Give it at least ~250 characters of text: below that, trafilatura's fallback
+        heuristics may pull the headline and byline into the extracted text.
+        """
+        out = self._outlets[outlet]
+        art = Article(slug, headline, byline, _aware(published or datetime.now(UTC)),
+                      tuple(paragraphs), section)
+        with self._lock:
+            if art.path in out.articles:
+                raise ValueError(f"{outlet} already has {art.path}")
+            out.articles[art.path] = art
+        return out.base_url + art.path
+
+    def article(self, url: str) -> Article:
+        """The article as currently published at ``url`` (ignoring any misbehaviour)."""
+        out, path = self._locate(url)
+        with self._lock:
+            return out.articles[path]
+
+    def urls(self) -> list[str]:
+        """Every article URL ever added, outlet by outlet, in publication order."""
+        with self._lock:
+            return [o.base_url + p for o in self._outlets.values() for p in o.articles]
+
+    def edit(self, url: str, headline: str | None = None, byline: str | None = None,
+             paragraphs: Sequence[str] | None = None, append: str | None = None,
+             modified: datetime | None = None, *, stealth: bool = False) -> None:
+        """Really change the article; ``append`` adds one paragraph at the end.
+
+        ``modified`` defaults to now; ``stealth=True`` leaves the modified time as it
+        was (an unannounced edit).
+        """
+        out, path = self._locate(url)
+        with self._lock:
+            art = out.articles[path]
+            paras = tuple(art.paragraphs if paragraphs is None else paragraphs)
+            paras += (append,) if append is not None else ()
+            when = art.modified if stealth else _aware(modified or datetime.now(UTC))
+            out.articles[path] = replace(art, headline=headline or art.headline,
+                                         byline=byline or art.byline, paragraphs=paras,
+                                         modified=when)
+
+    def redesign(self, outlet: str, on: bool = True) -> None:
+        """Switch the outlet to its other template; article content stays the same."""
+        self._outlets[outlet].redesigned = on
+
+    def set_status(self, url: str, status: int = 404) -> None:
+        """Take the page down: serve the outlet's 404 page (410: "removed" page)."""
+        if not 400 <= status <= 599:
+            raise ValueError(f"not an error status: {status}")
+        self._set(url, kind="status", status=status)
+
+    def redirect(self, url: str, to_url: str, code: int = 301) -> None:
+        """Answer with a redirect to ``to_url``."""
+        if code not in REDIRECT_CODES:
+            raise ValueError(f"not a redirect status: {code}")
+        self._set(url, kind="redirect", status=code, location=to_url)
+
+    def redirect_home(self, url: str) -> None:
+        """301 to the outlet's homepage, as sites do for retired stories."""
+        out, _ = self._locate(url)
+        self.redirect(url, out.base_url + "/", 301)
+
+    def soft404(self, url: str) -> None:
+        """Serve the outlet's "page not found" page with status 200."""
+        self._set(url, kind="soft404", status=200)
+
+    def replace(self, url: str, headline: str, paragraphs: Sequence[str],
+                byline: str = "By Staff") -> None:
+        """Serve a different article at the same URL (content drift)."""
+        _, path = self._locate(url)
+        other = Article(path.rsplit("/", 1)[-1], headline, byline, datetime.now(UTC),
+                        tuple(paragraphs))
+        self._set(url, kind="replaced", status=200, replacement=other)
+
+    def block(self, url: str, status: int = 403) -> None:
+        """Serve a bot wall ("Access denied", captcha) with ``status`` (403 or 401)."""
+        self._set(url, kind="block", status=status)
+
+    def flaky(self, url: str, statuses: Sequence[int], retry_after: int | None = None) -> None:
+        """The next ``len(statuses)`` requests get these statuses, then normal service."""
+        self._set(url, flaky=deque(statuses), retry_after=retry_after)
+
+    def hang(self, url: str, seconds: float) -> None:
+        """Delay every answer for ``url`` by ``seconds`` (capped at ``MAX_HANG``)."""
+        self._set(url, hang=min(max(seconds, 0.0), MAX_HANG))
+
+    def restore(self, url: str) -> None:
+        """Back to the normal live article: clears every misbehaviour for ``url``."""
+        out, path = self._locate(url)
+        with self._lock:
+            out.rules.pop(path, None)
+
+    def outage(self, down: bool, outlet: str | None = None) -> None:
+        """Network down: close the listening sockets (refusing connections) and cut open
+        ones, for every outlet or just ``outlet``. ``outage(False)`` reopens the same ports.
+        """
+        outs = list(self._outlets.values()) if outlet is None else [self._outlets[outlet]]
+        if down:
+            _close_all(outs)
+        else:
+            for out in outs:
+                out.open()
+
+    def hits(self, url: str) -> int:
+        """How many requests arrived for the URL's path (any query string)."""
+        out, path = self._locate(url)
+        with self._lock:
+            return out.hits[path]
+
+    def requests(self, url: str) -> list[dict[str, Any]]:
+        """The requests for that path: ``{"method", "path", "headers"}`` (lower-case keys).
+
+        Only the latest ``log_limit`` are kept per path.
+        """
+        out, path = self._locate(url)
+        with self._lock:
+            return [dict(r, headers=dict(r["headers"])) for r in out.log.get(path, ())]
+
+    def last_body(self, url: str) -> bytes:
+        """The decoded bytes of the last 200 response body served for the URL's path."""
+        out, path = self._locate(url)
+        with self._lock:
+            if path not in out.bodies:
+                raise KeyError(f"no 200 body served yet for {url}")
+            return out.bodies[path]
+
+    def _locate(self, url: str) -> tuple[Outlet, str]:
+        parts = urlsplit(url)
+        hosts = ("127.0.0.1", "localhost")
+        for out in self._outlets.values():
+            if out.port and parts.port == out.port and parts.hostname in hosts:
+                return out, parts.path or "/"
+        raise KeyError(f"not a URL of this site: {url}")
+
+    def _set(self, url: str, **changes: Any) -> None:
+        out, path = self._locate(url)
+        with self._lock:
+            rule = out.rules.setdefault(path, Rule())
+            for key, value in changes.items():
+                setattr(rule, key, value)
+
+
+def _aware(when: datetime) -> datetime:
+    """Naive datetimes are taken to be UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _close_all(outlets: Iterable[Outlet]) -> None:
+    """Close outlets in parallel: each close waits up to one server poll interval."""
+    threads = [threading.Thread(target=o.close) for o in outlets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
