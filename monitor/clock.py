@@ -56,3 +56,20 @@ def iso(when: datetime | None) -> str | None:
     if when is None:
         return None
     return as_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_until(text: str) -> datetime:
+    """``--at T``: the end of the precision given, so that a capture made during the day,
+    minute or second named is "at or before T" (``2025-01-14`` means up to 23:59:59.999999)."""
+    start = parse_time(text)
+    value = text.strip().upper().removesuffix("Z")
+    if "T" not in value and " " not in value:
+        return start + timedelta(days=1, microseconds=-1)
+    clock_part = value.replace(" ", "T").split("T", 1)[1]
+    clock_part = clock_part.split("+")[0].split("-")[0]
+    if "." in clock_part:
+        return start
+    step = timedelta(minutes=1) if clock_part.count(":") == 1 else timedelta(seconds=1)
+    if clock_part.count(":") == 0:
+        step = timedelta(hours=1)
+    return start + step - timedelta(microseconds=1)

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from monitor.capture import WarcArchive
 from monitor.check import stored_of
 from monitor.cli import app, console, fail, opened
-from monitor.clock import SystemClock, iso, parse_time
+from monitor.clock import SystemClock, iso, parse_time, parse_until
 from monitor.compare import compare
 from monitor.events import event_json
 from monitor.report import ReportEntry, render_html_report, render_plain, render_terminal
@@ -28,11 +28,12 @@ from monitor.versions import content_of
 SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
 
 
-def _time_option(value: str | None, name: str) -> datetime | None:
+def _time_option(value: str | None, name: str, *, until: bool = False) -> datetime | None:
+    """Parse an ISO time option; ``until`` reads it as the end of the precision given."""
     if value is None:
         return None
     try:
-        return parse_time(value)
+        return parse_until(value) if until else parse_time(value)
     except ValueError as exc:
         fail(f"{name}: {exc}")
 
@@ -179,7 +180,7 @@ def restore(
     """Get the archived copy of a source back, as it was at a time."""
     if as_ not in ("html", "text", "warc"):
         fail(f"--as must be html, text or warc, not {as_!r}")
-    at_time = _time_option(at, "--at")
+    at_time = _time_option(at, "--at", until=True)
     with opened(ctx) as home, session(home.engine) as db:
         found = find_source(db, source)
         archive = home.open_archive()

@@ -141,7 +141,7 @@ def status(
 
 def _table(rows: list[Source]) -> Table:
     table = Table(title=None, show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD)
-    fixed = (("id", 3), ("health", 9), ("last check", 16), ("result", 12), ("versions", 8),
+    fixed = (("id", 3), ("health", 15), ("last check", 16), ("result", 12), ("versions", 8),
              ("last change", 16))
     source_width = max(16, console.width - sum(w for _, w in fixed) - 3 * len(fixed) - 2)
     for name, width in fixed[:2]:
