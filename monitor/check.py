@@ -25,8 +25,8 @@ from monitor.exchange import FetchError, HttpExchange
 from monitor.extract import Extractor
 from monitor.fetch import Fetcher
 from monitor.health import Observation, PassGuard, Signal, Transition, is_network_failure, judge
-from monitor.health.signals import HEALTHY
 from monitor.health import observe as observe_link
+from monitor.health.signals import HEALTHY
 from monitor.settings import Settings
 from monitor.store import session
 from monitor.store.models import Capture, Event, Source

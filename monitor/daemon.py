@@ -53,8 +53,9 @@ class Daemon:
         try:
             await self._stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            scheduler.pause()  # no new passes; shutdown() would cancel the running one
             await self._finish_in_flight()
+            scheduler.shutdown(wait=False)
             self._heartbeat.unlink(missing_ok=True)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
@@ -65,7 +66,7 @@ class Daemon:
             return
         self._current = asyncio.create_task(dispatch_due(self._ctx))
         try:
-            if await self._current is not None:
+            if await asyncio.shield(self._current) is not None:
                 self.passes += 1
         except asyncio.CancelledError:
             log.warning("pass abandoned at shutdown")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from monitor.capture import WarcArchive
 from monitor.check import CheckContext
@@ -52,11 +52,11 @@ class Home:
 
     def recover_archive(self, archive: WarcArchive) -> list[str]:
         """Cut torn records left by a crash, skipping what the database already vouches for."""
+        end = func.max(col(Capture.warc_offset) + col(Capture.warc_length))
         with session(self.engine) as db:
             rows = db.exec(
-                select(Capture.warc_file, func.max(Capture.warc_offset + Capture.warc_length))
-                .where(Capture.warc_file.is_not(None))  # type: ignore[union-attr]
-                .group_by(Capture.warc_file)
+                select(Capture.warc_file, end).where(col(Capture.warc_file).is_not(None))
+                .group_by(col(Capture.warc_file))
             ).all()
         ends = {str(name): int(end or 0) for name, end in rows if name}
         return archive.recover(ends)

@@ -16,7 +16,9 @@ from sqlmodel import col, select
 
 from monitor.check import CheckContext, CheckOutcome, check_source
 from monitor.events import new_event
+from monitor.exchange import FetchError
 from monitor.health import PassGuard
+from monitor.health.offline import Probe
 from monitor.store import session
 from monitor.store.models import Event
 from monitor.store.sources import claim, due_source_ids, release
@@ -106,7 +108,7 @@ def _lease(ctx: CheckContext) -> timedelta:
     return fetch.timeout * (fetch.max_redirects + 1) + timedelta(minutes=5)
 
 
-def _canary_probe(ctx: CheckContext) -> Callable[[], object] | None:
+def _canary_probe(ctx: CheckContext) -> Probe | None:
     urls = ctx.settings.health.canary_urls
     if not urls:
         return None
@@ -114,7 +116,7 @@ def _canary_probe(ctx: CheckContext) -> Callable[[], object] | None:
     async def probe() -> bool:
         for url in urls:
             result = await ctx.fetcher.fetch(url)
-            if not hasattr(result, "error_class"):
+            if not isinstance(result, FetchError):
                 return True
         return False
 

@@ -174,7 +174,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        file_layer = InitSettingsSource(settings_cls, init_kwargs=_FILE_LAYER.get())
+        file_layer = InitSettingsSource(settings_cls, init_kwargs=_FILE_LAYER.get({}))
         return (init_settings, env_settings, file_layer)
 
     @property
@@ -194,7 +194,7 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.archive_dir / 'monitor.db'}"
 
 
-_FILE_LAYER: ContextVar[dict[str, Any]] = ContextVar("settings_file_layer", default={})
+_FILE_LAYER: ContextVar[dict[str, Any]] = ContextVar("settings_file_layer")
 
 
 def build_settings(flags: dict[str, Any], file_settings: dict[str, Any]) -> Settings:

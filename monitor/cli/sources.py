@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete
 
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso
@@ -57,8 +57,7 @@ def import_(
     with opened(ctx) as home, session(home.engine) as db:
         added = 0
         for link in links:
-            source, new = add_source(db, link.url, SystemClock().now(), title=link.title,
-                                     origin="import")
+            _, new = add_source(db, link.url, SystemClock().now(), title=link.title, origin="import")
             added += new
         db.commit()
     console.print(f"{len(links)} links in {file}: {added} added, {len(links) - added} already "
@@ -100,7 +99,7 @@ def remove(
 
 def _purge(db: Session, source: Source) -> None:
     for table in (Event, Version, Capture):
-        db.exec(delete(table).where(col(table.source_id) == source.id))  # type: ignore[call-overload]
+        db.exec(delete(table).where(col(table.source_id) == source.id))
     db.delete(source)
 
 

@@ -107,7 +107,8 @@ def looks_not_found(content: ArticleContent | None) -> bool:
 
 
 def _observe_error(error: FetchError) -> Observation:
-    evidence = {"error_class": error.error_class, "error": error.message, "at": iso(error.fetched_at)}
+    evidence: dict[str, Any] = {
+        "error_class": error.error_class, "error": error.message, "at": iso(error.fetched_at)}
     if error.redirects:
         evidence["redirects"] = [hop.url for hop in error.redirects]
     if error.error_class in HARD_UNREACHABLE:

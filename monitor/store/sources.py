@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,10 +27,8 @@ def find_source(session: Session, ref: str) -> Source:
         if found:
             return found
     candidates = [ref]
-    try:
+    with suppress(BadURL):
         candidates.append(canonicalize(ref))
-    except BadURL:
-        pass
     for url in candidates:
         found = session.exec(
             select(Source).where(or_(col(Source.url) == url, col(Source.given_url) == url))
@@ -133,7 +132,7 @@ def claim(session: Session, ids: list[int], now: datetime, ttl: timedelta) -> li
     """Lease sources so no other process checks them at the same time; returns those won."""
     won = []
     for source_id in ids:
-        result = session.exec(  # type: ignore[call-overload]
+        result = session.exec(
             update(Source)
             .where(col(Source.id) == source_id)
             .where(or_(col(Source.lease_until).is_(None), col(Source.lease_until) < now))
@@ -148,7 +147,7 @@ def claim(session: Session, ids: list[int], now: datetime, ttl: timedelta) -> li
 def release(session: Session, ids: list[int]) -> None:
     """Drop the leases on these sources (a finished check drops its own)."""
     if ids:
-        session.exec(  # type: ignore[call-overload]
+        session.exec(
             update(Source).where(col(Source.id).in_(ids)).values(lease_until=None)
         )
         session.commit()
