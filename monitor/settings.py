@@ -222,6 +222,9 @@ def describe(model: type[BaseModel] = Settings, prefix: str = "") -> list[tuple[
             rows.extend(describe(annotation, f"{prefix}{name}."))
             continue
         default = field.get_default(call_default_factory=True)
-        shown = format_duration(default) if isinstance(default, timedelta) else repr(default)
+        if isinstance(default, timedelta):
+            shown = format_duration(default)
+        else:
+            shown = str(default) if isinstance(default, Path) else repr(default)
         rows.append((f"{prefix}{name}", shown, field.description or ""))
     return rows

@@ -105,7 +105,7 @@ def _version_event(
 ) -> Event:
     if before is None:
         return new_event("archived", now, f"first version archived: {content.title!r}",
-                         source=source, details={"version": after.number},
+                         source=source, details={"version_number": after.number},
                          version_after=after.id)
     source.last_change_at = now
     comparison = compare(content_of(before), content)

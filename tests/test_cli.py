@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SEED, PARAGRAPHS, publish, run_cli
+from tests.conftest import PARAGRAPHS, REPO, SEED, publish, run_cli
 from tests.site import NewsSite
 
 pytestmark = pytest.mark.slow
