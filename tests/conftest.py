@@ -22,7 +22,28 @@ from monitor.home import Home, open_home
 from tests.site import NewsSite
 
 REPO = Path(__file__).resolve().parent.parent
-SEED = REPO.parent / "shared" / "sources-seed.md"
+SHARED = Path(os.environ.get("MONITOR_TEST_SHARED", REPO.parent / "shared"))
+
+
+def shared(relative: str) -> Path:
+    """A file of the project's shared folder (beside the repository, as CI has it).
+
+    Skipped with a reason on a machine without it; with CI=true its absence is a failure."""
+    path = SHARED / relative
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing: CI must run with shared/ beside the repository")
+        pytest.skip(f"{path} not present (set MONITOR_TEST_SHARED to the shared folder)")
+    return path
+
+
+SEED_URL_COUNT = 10
+
+
+@pytest.fixture
+def seed() -> Path:
+    """The seed piece's source list (shared/sources-seed.md)."""
+    return shared("sources-seed.md")
 
 # Fast, deterministic settings for tests: extraction in a thread, no fsync, short timeouts.
 TEST_ENV = {

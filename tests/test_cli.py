@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PARAGRAPHS, REPO, SEED, publish, run_cli
+from tests.conftest import PARAGRAPHS, REPO, publish, run_cli
 from tests.site import NewsSite
 
 pytestmark = pytest.mark.slow
@@ -28,8 +28,8 @@ def test_import_then_check_from_an_empty_home(site: NewsSite, home_dir: Path) ->
     assert list((home_dir / "archive" / "warc").glob("*.warc.gz"))
 
 
-def test_seed_import_gives_ten_sources_and_unreachable_is_calm(home_dir: Path) -> None:
-    result = run_cli(home_dir, "import", str(SEED))
+def test_seed_import_gives_ten_sources_and_unreachable_is_calm(home_dir: Path, seed: Path) -> None:
+    result = run_cli(home_dir, "import", str(seed))
     assert "10 links" in result.out and "10 added" in result.out
     result = run_cli(home_dir, "check")  # no internet here: every host fails to resolve
     assert result.code == 0, result.err

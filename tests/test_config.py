@@ -9,16 +9,16 @@ import pytest
 
 from monitor.config import ConfigError, load_settings, read_sources_file
 from monitor.settings import parse_duration
-from tests.conftest import REPO, SEED
+from tests.conftest import REPO
 
 
-def test_shipped_sources_file_has_the_ten_cited_articles() -> None:
+def test_shipped_sources_file_has_the_ten_cited_articles(seed: Path) -> None:
     file = read_sources_file(REPO / "config" / "sources.toml")
-    seed = SEED.read_text(encoding="utf-8")
+    seed_text = seed.read_text(encoding="utf-8")
     assert len(file.sources) == 10
     for entry in file.sources:
         assert entry.outlet and entry.title
-        assert entry.url.split("?")[0] in seed
+        assert entry.url.split("?")[0] in seed_text
     assert all("utm_" not in entry.url for entry in file.sources)
 
 

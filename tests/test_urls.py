@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from monitor.urls import BadURL, canonicalize, host_of, links_in
-from tests.conftest import SEED
+from tests.conftest import SEED_URL_COUNT
 
 
 @pytest.mark.parametrize(("given", "canonical"), [
@@ -30,10 +32,10 @@ def test_host_is_the_authority() -> None:
     assert host_of("http://127.0.0.1:8001/a") == "127.0.0.1:8001"
 
 
-def test_importing_the_seed_source_list_yields_exactly_its_ten_urls() -> None:
-    links = links_in(SEED.read_text(encoding="utf-8"))
-    assert len(links) == 10
-    assert len({link.url for link in links}) == 10
+def test_importing_the_seed_source_list_yields_exactly_its_ten_urls(seed: Path) -> None:
+    links = links_in(seed.read_text(encoding="utf-8"))
+    assert len(links) == SEED_URL_COUNT
+    assert len({link.url for link in links}) == SEED_URL_COUNT
     atlantic = [link.url for link in links if "theatlantic" in link.url]
     assert atlantic == [
         "https://www.theatlantic.com/technology/archive/2025/01/"
