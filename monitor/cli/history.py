@@ -7,6 +7,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -145,7 +146,8 @@ def _report_entries(
         if source is None or before is None or after is None:
             continue
         entries.append(ReportEntry(
-            source_id=source.id or 0, outlet=source.outlet, title=after.title or source.url,
+            source_id=source.id or 0, outlet=source.outlet or urlsplit(source.url).hostname,
+            title=after.title or source.url,
             url=source.url, at=event.at, comparison=compare(content_of(before), content_of(after)),
             before_label=f"version {before.number}, captured {iso(before.first_seen)}",
             after_label=f"version {after.number}, captured {iso(after.first_seen)}",

@@ -1,0 +1,102 @@
+"""The fetcher's limits: body size, redirect chains, conditional GET, per-host concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+
+from monitor.clock import ManualClock
+from monitor.exchange import FetchError, HttpExchange
+from monitor.fetch import Fetcher
+from monitor.settings import FetchSettings
+from tests.conftest import publish
+from tests.site import NewsSite
+
+
+def _fetch(settings: FetchSettings, url: str, **kwargs: str) -> HttpExchange | FetchError:
+    async def run() -> HttpExchange | FetchError:
+        fetcher = Fetcher(settings, "test-agent/1", ManualClock())
+        try:
+            return await fetcher.fetch(url, **kwargs)
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(run())
+
+
+def test_body_over_the_limit_is_an_error_not_a_truncated_page(site: NewsSite) -> None:
+    url = publish(site, "apnews", "big")
+    result = _fetch(FetchSettings(max_bytes=1000), url)
+    assert isinstance(result, FetchError) and result.error_class == "too_large"
+
+
+def test_redirect_chain_is_followed_and_recorded(site: NewsSite) -> None:
+    first, second = publish(site, "apnews", "first"), publish(site, "cnn", "second")
+    third = publish(site, "reuters", "third")
+    site.redirect(first, second, code=302)
+    site.redirect(second, third, code=301)
+    result = _fetch(FetchSettings(), first)
+    assert isinstance(result, HttpExchange) and result.status == 200 and result.url == third
+    assert [(h.url, h.status, h.location) for h in result.redirects] == [
+        (first, 302, second), (second, 301, third)]
+
+
+def test_too_many_redirects_is_an_error(site: NewsSite) -> None:
+    a, b = publish(site, "apnews", "a"), publish(site, "apnews", "b")
+    site.redirect(a, b)
+    site.redirect(b, a)
+    result = _fetch(FetchSettings(max_redirects=4), a)
+    assert isinstance(result, FetchError) and result.error_class == "redirect_loop"
+    assert len(result.redirects) == 4
+
+
+def test_gzip_bodies_are_stored_decoded_with_consistent_headers() -> None:
+    with NewsSite(outlets=["apnews"], gzip_outlets=["apnews"]) as site:
+        url = publish(site, "apnews", "zipped")
+        result = _fetch(FetchSettings(), url)
+        assert isinstance(result, HttpExchange)
+        assert result.body == site.last_body(url)
+        assert result.header("content-encoding") is None
+        assert result.header("x-archive-orig-content-encoding") == "gzip"
+        assert result.header("content-length") == str(len(result.body))
+
+
+def test_per_host_limit_holds(site: NewsSite) -> None:
+    urls = [publish(site, "apnews", f"slow-{i}") for i in range(4)]
+    for url in urls:
+        site.hang(url, seconds=0.3)
+    settings = FetchSettings(per_host=1, timeout=timedelta(seconds=5))
+
+    async def run() -> float:
+        fetcher = Fetcher(settings, "test-agent/1", ManualClock())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await asyncio.gather(*(fetcher.fetch(url) for url in urls))
+        finally:
+            await fetcher.aclose()
+        return loop.time() - started
+
+    assert asyncio.run(run()) >= 4 * 0.3  # one at a time to the same host
+
+
+def test_unknown_host_is_a_dns_error() -> None:
+    result = _fetch(FetchSettings(), "http://no-such-host.invalid/article")
+    assert isinstance(result, FetchError) and result.error_class == "dns"
+
+
+def test_transport_is_injectable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(410, text="gone")
+
+    async def run() -> HttpExchange | FetchError:
+        fetcher = Fetcher(FetchSettings(), "ua", ManualClock(), transport=httpx.MockTransport(handler))
+        try:
+            return await fetcher.fetch("https://example.test/a")
+        finally:
+            await fetcher.aclose()
+
+    result = asyncio.run(run())
+    assert isinstance(result, HttpExchange) and result.status == 410
