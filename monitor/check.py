@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from monitor.capture import RecordRef, Stored, WarcArchive, payload_digest
 from monitor.clock import Clock
@@ -167,7 +167,7 @@ def _record(
             outcome = record_content(db, source, capture, content, unchanged, now, ctx.settings)
         events: list[Event] = list(outcome.events)
         if not offline:
-            events.extend(_judge(source, observation, now, ctx, outcome))
+            events.extend(_judge(db, source, observation, now, ctx, outcome))
         _update_source(ctx, source, result, capture, observation, now, offline)
         db.add_all(events)
         db.commit()
@@ -177,24 +177,29 @@ def _record(
 
 
 def _judge(
-    source: Source, observation: Observation, now: datetime, ctx: CheckContext,
+    db: Session, source: Source, observation: Observation, now: datetime, ctx: CheckContext,
     content: ContentOutcome,
 ) -> list[Event]:
     transition: Transition | None = judge(source, observation, now, ctx.settings.health)
     if transition is None:
         return []
+    details: dict[str, object] = {"from": transition.before.value, "to": transition.after.value,
+                                  "evidence": transition.evidence}
     if transition.kind == "moved" and observation.new_url:
-        _follow_move(source, observation.new_url)
-    details = {"from": transition.before.value, "to": transition.after.value,
-               "evidence": transition.evidence}
+        details["followed"] = _follow_move(db, source, observation.new_url)
     return [new_event(transition.kind, now, transition.summary, severity=transition.severity,
                       source=source, details=details, version_after=content.current_version_id)]
 
 
-def _follow_move(source: Source, new_url: str) -> None:
+def _follow_move(db: Session, source: Source, new_url: str) -> bool:
+    """Watch the new URL from now on, keeping id and history; not when another source has it."""
+    taken = db.exec(select(Source.id).where(col(Source.url) == new_url)).first()
+    if taken is not None and taken != source.id:
+        return False
     source.previous_urls = [*source.previous_urls, source.url]
     source.url = new_url
     source.etag = source.last_modified = None
+    return True
 
 
 def _capture_row(source: Source, result: HttpExchange | FetchError, stored: Stored | None) -> Capture:

@@ -240,3 +240,17 @@ def test_a_check_survives_a_hanging_server(site: NewsSite, home: Home, clock: Ma
         [capture] = db.exec(select(Capture)).all()
         assert capture.error_class == "timeout"
         assert db.exec(select(Version)).all() == []
+
+
+def test_a_move_onto_an_already_watched_url_is_reported_not_followed(
+    site: NewsSite, home: Home, clock: ManualClock
+) -> None:
+    old, new = publish(site, "apnews", "old"), publish(site, "apnews", "new")
+    ids = _add(home, clock, old, new)
+    _pass(home, clock, ids)
+    site.redirect(old, new, code=308)
+    summary = _pass(home, clock, ids)
+    assert summary.errors == 0
+    [moved] = _events(home, "moved")
+    assert moved.source_id == ids[0] and moved.details["followed"] is False
+    assert _source(home, ids[0]).url == old
