@@ -139,33 +139,35 @@ def status(
 
 
 def _table(rows: list[Source]) -> Table:
-    table = Table(title=None, show_lines=False, pad_edge=False, box=box.SIMPLE_HEAD)
-    fixed = (("id", 3), ("health", 15), ("last check", 16), ("result", 12), ("versions", 8),
-             ("last change", 16))
-    source_width = max(16, console.width - sum(w for _, w in fixed) - 3 * len(fixed) - 2)
+    wide = console.width >= 120
+    stamp = 17 if wide else 12  # "2025-01-14 12:00" or "01-14 12:00" (+1: rich counts padding)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
+    fixed = (("id", 4), ("health", 10 if not wide else 17), ("last check", stamp), ("result", 11),
+             ("vers", 5), ("last change", stamp))
+    source_width = max(12, console.width - sum(w for _, w in fixed) - 2 * (len(fixed) + 1))
     for name, width in fixed[:2]:
         table.add_column(name, no_wrap=True, width=width, overflow="ellipsis")
     table.add_column("source", no_wrap=True, width=source_width, overflow="ellipsis")
     for name, width in fixed[2:]:
         table.add_column(name, no_wrap=True, width=width, overflow="ellipsis")
     for src in rows:
-        health = src.health + (" (paused)" if src.paused else "")
-        label = src.title or src.url
-        table.add_row(str(src.id), _colored(health), label, _short(iso(src.last_check_at)),
-                      src.last_result or "-", str(src.version_count),
-                      _short(iso(src.last_change_at)))
+        health = "paused" if src.paused and not wide else src.health + (" (paused)" if src.paused else "")
+        table.add_row(str(src.id), _colored(health), src.title or src.url,
+                      _short(iso(src.last_check_at), wide), src.last_result or "-",
+                      str(src.version_count), _short(iso(src.last_change_at), wide))
     return table
 
 
 def _colored(health: str) -> str:
-    color = {"alive": "green", "recovered": "green", "failing": "yellow", "dead": "red",
+    color = {"paused": "dim", "alive": "green", "recovered": "green", "failing": "yellow", "dead": "red",
              "blocked": "magenta", "moved": "cyan"}.get(health.split()[0], "white")
     return f"[{color}]{health}[/]"
 
 
-def _short(value: str | None) -> str:
+def _short(value: str | None, wide: bool = True) -> str:
     """``2025-01-14 12:00`` (minutes are enough in a table; ``status SOURCE`` has seconds)."""
-    return (value or "-").replace("T", " ")[:16]
+    text = (value or "-").replace("T", " ")[:16]
+    return text if wide or text == "-" else text[5:]
 
 
 def _show_one(source: Source) -> None:
