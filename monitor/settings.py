@@ -118,9 +118,6 @@ class ScheduleSettings(Section):
     interval: Duration = Field(timedelta(hours=6), description="Default time between checks.")
     jitter: float = Field(0.1, ge=0, lt=1, description="Random +/- share of the interval.")
     tick: Duration = Field(timedelta(seconds=30), description="How often the daemon looks for due sources.")
-    first_check_spread: Duration = Field(
-        timedelta(minutes=2), description="New sources are spread over this window."
-    )
     grace: Duration = Field(
         timedelta(seconds=10), description="On stop, time in-flight checks get to finish."
     )
