@@ -60,10 +60,6 @@ class CheckOutcome:
     offline: bool = False
     failed: bool = False  # the fetch did not produce an answer we could judge
 
-    @property
-    def changed_state(self) -> bool:
-        return any(e.kind not in ("archived", "flipflop") for e in self.events)
-
 
 async def check_source(
     ctx: CheckContext, source_id: int, guard: PassGuard | None = None

@@ -42,13 +42,12 @@ class Home:
             return sync_config(db, self.sources_file.sources, clock.now())
 
     def open_archive(self) -> WarcArchive:
-        archive = WarcArchive(
+        return WarcArchive(
             self.settings.warc_dir,
             max_file_bytes=self.settings.archive.max_file_bytes,
             fsync=self.settings.archive.fsync,
             software=self.settings.identity.user_agent(),
         )
-        return archive
 
     def recover_archive(self, archive: WarcArchive) -> list[str]:
         """Cut torn records left by a crash, skipping what the database already vouches for."""

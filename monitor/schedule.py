@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from monitor.check import CheckContext, CheckOutcome, check_source
-from monitor.events import new_event
+from monitor.events import NOT_ALERTS, new_event
 from monitor.exchange import FetchError
 from monitor.health import PassGuard
 from monitor.health.offline import Probe
@@ -95,9 +95,10 @@ async def _one(
 
 def _log_outcome(outcome: CheckOutcome) -> None:
     for event in outcome.events:
-        if event.kind not in ("archived", "flipflop"):
-            log.warning("%s source=%s url=%s: %s", event.kind, outcome.source_id, outcome.url,
-                        event.summary)
+        level = logging.WARNING if event.kind not in NOT_ALERTS else (
+            logging.DEBUG if event.kind == "archived" else logging.INFO)
+        log.log(level, "%s source=%s url=%s: %s", event.kind, outcome.source_id, outcome.url,
+                event.summary)
     if outcome.failed and not outcome.events and not outcome.offline:
         log.info("failed source=%s url=%s: %s", outcome.source_id, outcome.url, outcome.reason)
     log.debug("checked source=%s url=%s signal=%s", outcome.source_id, outcome.url, outcome.signal)
