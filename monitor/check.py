@@ -68,6 +68,7 @@ async def check_source(
     guard = guard or PassGuard(1, ctx.settings.health)
     with session(ctx.engine) as db:
         source = _get(db, source_id)
+        previous = _previous_response(db, source)
     result: HttpExchange | FetchError | None = None
     try:
         result = await ctx.fetcher.fetch(source.url, etag=source.etag,
@@ -75,7 +76,7 @@ async def check_source(
     finally:
         guard.fetched(host_of(source.url), is_network_failure(result))
     assert result is not None
-    stored = _archive(ctx, source, result)
+    stored = _archive(ctx, source, previous, result)
     content = await _extract(ctx, result, stored)
     offline = is_network_failure(result) and await guard.offline()
     return _record(ctx, source_id, result, stored, content, offline)
@@ -88,30 +89,33 @@ def _get(db: Session, source_id: int) -> Source:
     return source
 
 
-def _archive(ctx: CheckContext, source: Source, result: HttpExchange | FetchError) -> Stored | None:
+def _archive(
+    ctx: CheckContext, source: Source, previous: Capture | None, result: HttpExchange | FetchError
+) -> Stored | None:
     """Write the WARC records for this fetch (flushed to disk before any row is committed)."""
     if isinstance(result, FetchError):
         return None
-    previous = _previous_response(ctx, source)
-    if previous is not None and result.status == 304:
-        return ctx.archive.write_revisit(result, refers_to=previous[0], refers_to_uri=previous[1],
-                                         refers_to_date=previous[2], profile="server-not-modified")
-    if previous is not None and payload_digest(result.body) == source.last_payload_digest:
-        return ctx.archive.write_revisit(result, refers_to=previous[0], refers_to_uri=previous[1],
-                                         refers_to_date=previous[2])
-    return ctx.archive.write_response(result)
+    if previous is None:
+        return ctx.archive.write_response(result)
+    if result.status == 304:
+        profile = "server-not-modified"
+    elif payload_digest(result.body) == source.last_payload_digest:
+        profile = "identical-payload-digest"
+    else:
+        return ctx.archive.write_response(result)
+    return ctx.archive.write_revisit(result, refers_to=stored_of(previous),
+                                     refers_to_uri=previous.final_url or previous.url,
+                                     refers_to_date=previous.at, profile=profile)
 
 
-def _previous_response(
-    ctx: CheckContext, source: Source
-) -> tuple[Stored, str, datetime] | None:
+def _previous_response(db: Session, source: Source) -> Capture | None:
+    """The capture holding the last full response, which a revisit refers to."""
     if source.last_response_capture_id is None:
         return None
-    with session(ctx.engine) as db:
-        capture = db.get(Capture, source.last_response_capture_id)
+    capture = db.get(Capture, source.last_response_capture_id)
     if capture is None or capture.warc_file is None or capture.record_id is None:
         return None
-    return stored_of(capture), capture.final_url or capture.url, capture.at
+    return capture
 
 
 def stored_of(capture: Capture) -> Stored:

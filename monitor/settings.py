@@ -183,10 +183,6 @@ class Settings(BaseSettings):
         return self.archive_dir / "warc"
 
     @property
-    def sources_file(self) -> Path:
-        return self.config if self.config is not None else self.home / "config" / "sources.toml"
-
-    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.archive_dir / 'monitor.db'}"
 
