@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lxml import html as lxml_html
@@ -69,12 +68,6 @@ def host_of(url: str) -> str:
     host = (parts.hostname or "").lower()
     port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 0)
     return f"{host}:{port}"
-
-
-def is_site_front(url: str) -> bool:
-    """The site root or a shallow section front such as ``/``, ``/news/`` or ``/tech``."""
-    path = PurePosixPath(urlsplit(url).path or "/")
-    return len([p for p in path.parts if p != "/"]) == 0
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from monitor.clock import iso
 from monitor.compare import ArticleContent
 from monitor.exchange import FetchError, HttpExchange
 from monitor.fetch import NETWORK_ERRORS
-from monitor.urls import BadURL, canonicalize, is_site_front
+from monitor.urls import BadURL, canonicalize
 
 
 class Signal(StrEnum):
@@ -28,12 +31,13 @@ class Signal(StrEnum):
     BLOCKED = "blocked"  # 401/402/403/451 walls and bot checks
     MOVED = "moved"  # permanent redirect to a new URL carrying the article
     HOMEPAGE = "homepage"  # redirected to the site root or a section front
-    SOFT404 = "soft404"  # 200 page that says "not found"
+    SOFT404 = "soft404"  # 200 page that says "not found", or the host's answer to any path
+    DRIFT = "drift"  # the URL now serves a different article
 
 
 HEALTHY = frozenset({Signal.OK, Signal.NOT_MODIFIED, Signal.MOVED})
 DEATH = frozenset(
-    {Signal.GONE, Signal.GONE_410, Signal.UNREACHABLE, Signal.HOMEPAGE, Signal.SOFT404}
+    {Signal.GONE, Signal.GONE_410, Signal.UNREACHABLE, Signal.HOMEPAGE, Signal.SOFT404, Signal.DRIFT}
 )
 BLOCKING_STATUSES = frozenset({401, 402, 403, 451})
 HARD_UNREACHABLE = frozenset({"dns", "refused", "tls"})
@@ -47,6 +51,23 @@ _NOT_FOUND = re.compile(
     r"|ページが見つかりません",
     re.IGNORECASE,
 )
+# Where sites send retired stories: section fronts, search pages, error pages.
+_SECTION_WORDS = frozenset({
+    "news", "world", "us", "uk", "politics", "business", "economy", "markets", "tech",
+    "technology", "science", "health", "sport", "sports", "culture", "arts", "entertainment",
+    "opinion", "lifestyle", "travel", "style", "climate", "environment", "latest", "home", "index",
+    "europe", "asia", "africa", "americas", "australia", "china", "middle-east", "local",
+    "national", "international", "video", "videos", "live", "blog", "blogs", "magazine",
+    "features", "stories", "articles",
+})
+_TAXONOMY = frozenset({
+    "section", "sections", "category", "categories", "topic", "topics", "tag", "tags", "hub",
+})
+_ERROR_SEGMENT = re.compile(
+    r"^(404|410|error|errors|not-?found|page-?not-?found|pagenotfound|gone|missing)(\.\w+)?$",
+    re.IGNORECASE,
+)
+_SEARCH_KEYS = frozenset({"q", "s", "query", "search", "keyword", "keywords"})
 
 
 @dataclass(frozen=True)
@@ -74,7 +95,7 @@ def observe(
     if status in BLOCKING_STATUSES:
         return Observation(Signal.BLOCKED, f"{status} {result.reason} (wall)".strip(), evidence)
     if status == 429 or status >= 500:
-        retry = _retry_after(result.header("retry-after"))
+        retry = _retry_after(result.header("retry-after"), result.fetched_at)
         return Observation(Signal.TRANSIENT, f"{status} {result.reason}".strip(), evidence, None, retry)
     if 400 <= status < 500:
         return Observation(Signal.GONE, f"{status} {result.reason}".strip(), evidence)
@@ -85,8 +106,10 @@ def _observe_page(
     result: HttpExchange, source_url: str, content: ArticleContent | None, evidence: dict[str, Any]
 ) -> Observation:
     final = _canonical(result.url)
-    if result.redirects and is_site_front(final) and not is_site_front(source_url):
-        return Observation(Signal.HOMEPAGE, f"redirected to the site front {final}", evidence)
+    if result.redirects and final != source_url:
+        dead_end = redirect_dead_end(source_url, final)
+        if dead_end is not None:
+            return Observation(dead_end[0], f"redirected to {dead_end[1]} {final}", evidence)
     if looks_not_found(content):
         title = content.title if content else ""
         return Observation(Signal.SOFT404, f"page says not found: {title!r}", evidence)
@@ -94,6 +117,35 @@ def _observe_page(
     if permanent and final != source_url and content is not None:
         return Observation(Signal.MOVED, f"moved permanently to {final}", evidence, new_url=final)
     return Observation(Signal.OK, f"{result.status} {result.reason}".strip(), evidence)
+
+
+def redirect_dead_end(source_url: str, final_url: str) -> tuple[Signal, str] | None:
+    """Whether a redirect from an article lands where sites send retired stories."""
+    source, final = urlsplit(source_url), urlsplit(final_url)
+    before = [p for p in source.path.split("/") if p]
+    after = [p for p in final.path.split("/") if p]
+    if any(_ERROR_SEGMENT.match(p) for p in after):
+        return Signal.SOFT404, "an error page"
+    if any("search" in p.lower() for p in after) or any(
+            k.lower() in _SEARCH_KEYS for k, _ in parse_qsl(final.query)):
+        return Signal.HOMEPAGE, "a search page"
+    if not before or _is_front(before):
+        return None  # the source itself is a front: fronts may move between fronts
+    if not after:
+        return Signal.HOMEPAGE, "the site front"
+    if (len(after) < len(before) and before[: len(after)] == after) or _is_front(after):
+        return Signal.HOMEPAGE, "a section front"
+    return None
+
+
+def _is_front(segments: list[str]) -> bool:
+    """``/world``, ``/section/tech``, ``/news/uk``: shallow paths made of section words."""
+    if not segments or len(segments) > 2:
+        return not segments
+    words = [p.lower().removesuffix(".html") for p in segments]
+    if words[0] in _TAXONOMY:
+        return True
+    return all(w in _SECTION_WORDS for w in words)
 
 
 def looks_not_found(content: ArticleContent | None) -> bool:
@@ -129,10 +181,18 @@ def _evidence(result: HttpExchange) -> dict[str, Any]:
     return evidence
 
 
-def _retry_after(value: str | None) -> int | None:
-    if value and value.strip().isdigit():
-        return int(value.strip())
-    return None
+def _retry_after(value: str | None, now: datetime) -> int | None:
+    """Retry-After in seconds: delta-seconds or an HTTP-date (RFC 9110, 10.2.3)."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, int((when - now).total_seconds()))
 
 
 def _canonical(url: str) -> str:
