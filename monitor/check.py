@@ -18,21 +18,23 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from monitor.capture import RecordRef, Stored, WarcArchive, payload_digest
-from monitor.clock import Clock
-from monitor.compare import ArticleContent
+from monitor.clock import Clock, iso
+from monitor.compare import ArticleContent, fingerprint, similarity
 from monitor.events import new_event
 from monitor.exchange import FetchError, HttpExchange
 from monitor.extract import Extractor
 from monitor.fetch import Fetcher
 from monitor.health import Observation, PassGuard, Signal, Transition, is_network_failure, judge
 from monitor.health import observe as observe_link
-from monitor.health.signals import HEALTHY
+from monitor.health.drift import drift
+from monitor.health.probe import Prober
+from monitor.health.signals import DEATH, HEALTHY
 from monitor.settings import Settings
 from monitor.store import session
-from monitor.store.models import Capture, Event, Source
+from monitor.store.models import Capture, Event, Host, Source, Version
 from monitor.store.sources import next_check
 from monitor.urls import host_of
-from monitor.versions import ContentOutcome, record_content
+from monitor.versions import ContentOutcome, content_of, record_content
 
 log = logging.getLogger("monitor.check")
 
@@ -48,6 +50,14 @@ class CheckContext:
     extractor: Extractor
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
+    prober: Prober | None = None
+
+    def host_prober(self) -> Prober:
+        """The pass's Bar-Yossef prober (made on first use; its cache lives in the DB)."""
+        if self.prober is None:
+            self.prober = Prober(self.engine, self.fetcher, self.extractor, self.clock,
+                                 self.settings.health, self.settings.identity.user_agent(), self.rng)
+        return self.prober
 
 
 @dataclass
@@ -59,6 +69,10 @@ class CheckOutcome:
     events: list[Event]
     offline: bool = False
     failed: bool = False  # the fetch did not produce an answer we could judge
+    deferred: bool = False  # not fetched: the host asked us to back off
+
+
+SUSPICIOUS = 0.5  # below this similarity to the last good version, ask the host's probe
 
 
 async def check_source(
@@ -69,6 +83,11 @@ async def check_source(
     with session(ctx.engine) as db:
         source = _get(db, source_id)
         previous = _previous_response(db, source)
+        current = db.get(Version, source.current_version_id) if source.current_version_id else None
+        host = db.get(Host, host_of(source.url))
+    if host is not None and host.backoff_until is not None and host.backoff_until > ctx.clock.now():
+        guard.skipped()
+        return _defer(ctx, source_id, host)
     result: HttpExchange | FetchError | None = None
     try:
         result = await ctx.fetcher.fetch(source.url, etag=source.etag,
@@ -78,8 +97,71 @@ async def check_source(
     assert result is not None
     stored = _archive(ctx, source, previous, result)
     content = await _extract(ctx, result, stored)
+    observation = _repeat_verdict(observe_link(result, source.url, content), result, stored, previous)
+    observation = await _second_look(ctx, source, result, content, current, observation)
     offline = is_network_failure(result) and await guard.offline()
-    return _record(ctx, source_id, result, stored, content, offline)
+    return _record(ctx, source_id, result, stored, content, offline, observation)
+
+
+def _repeat_verdict(
+    observation: Observation, result: HttpExchange | FetchError, stored: Stored | None,
+    previous: Capture | None,
+) -> Observation:
+    """A 304 or an identical payload says what the response it repeats said.
+
+    Without this, an unchanged "not found" page (a revisit, nothing extracted) would
+    read as a healthy answer and undo the evidence gathered so far.
+    """
+    repeated = isinstance(result, HttpExchange) and (
+        result.status == 304 or (stored is not None and stored.record_type == "revisit"))
+    if not repeated or previous is None or previous.outcome not in DEATH:
+        return observation
+    signal = Signal(previous.outcome)
+    return Observation(signal, f"same page as the {signal.value} answer of {iso(previous.at)}",
+                       observation.evidence)
+
+
+async def _second_look(
+    ctx: CheckContext, source: Source, result: HttpExchange | FetchError,
+    content: ArticleContent | None, current: Version | None, observation: Observation,
+) -> Observation:
+    """Is this healthy-looking 200 the host's dead end, or another article?
+
+    Only new content that differs from the last good version is looked at twice: the
+    host's Bar-Yossef probe (monitor/health/probe.py) when the text is new or collapsed,
+    then content drift (monitor/health/drift.py).
+    """
+    if observation.signal not in (Signal.OK, Signal.MOVED) or content is None:
+        return observation
+    assert isinstance(result, HttpExchange)
+    before = content_of(current) if current is not None else None
+    if current is not None and fingerprint(content) == current.fingerprint:
+        return observation
+    score = similarity(before.text, content.text) if before is not None else None
+    if ctx.settings.health.probe and (score is None or score < SUSPICIOUS):
+        probe = await ctx.host_prober().probe(result.url)
+        dead_end = probe.matches(result.url, content)
+        if dead_end is not None:
+            return Observation(Signal.SOFT404, f"soft 404: {dead_end}",
+                               {**observation.evidence, "probe": probe.url})
+    if before is not None:
+        reason = drift(before, content, source.url, ctx.settings.health.drift_similarity, score)
+        if reason is not None:
+            return Observation(Signal.DRIFT, reason, {**observation.evidence, "title": content.title})
+    return observation
+
+
+def _defer(ctx: CheckContext, source_id: int, host: Host) -> CheckOutcome:
+    """Leave the source for after the host's back-off, without fetching it."""
+    assert host.backoff_until is not None
+    with session(ctx.engine) as db:
+        source = _get(db, source_id)
+        source.lease_until = None
+        spread = timedelta(seconds=ctx.rng.uniform(0, 60))
+        source.next_check_at = host.backoff_until + spread
+        db.commit()
+        reason = f"host {host.host} backing off until {iso(host.backoff_until)}: {host.backoff_reason}"
+        return CheckOutcome(source_id, source.url, "deferred", reason, [], deferred=True)
 
 
 def _get(db: Session, source_id: int) -> Source:
@@ -151,6 +233,7 @@ def _record(
     stored: Stored | None,
     content: ArticleContent | None,
     offline: bool,
+    observation: Observation,
 ) -> CheckOutcome:
     """One transaction: the capture row, the version, the health, the events."""
     now = ctx.clock.now()
@@ -159,7 +242,6 @@ def _record(
         capture = _capture_row(source, result, stored)
         db.add(capture)
         db.flush()
-        observation = observe_link(result, source.url, content)
         capture.outcome = observation.signal.value
         outcome = ContentOutcome(current_version_id=source.current_version_id)
         if observation.signal in HEALTHY:  # a "not found" page is not a version of the article
@@ -169,6 +251,7 @@ def _record(
         if not offline:
             events.extend(_judge(db, source, observation, now, ctx, outcome))
         _update_source(ctx, source, result, capture, observation, now, offline)
+        _back_off(ctx, db, source, result, observation, now)
         db.add_all(events)
         db.commit()
     failed = isinstance(result, FetchError) or observation.signal is not Signal.OK
@@ -241,6 +324,25 @@ def _update_source(
         source.last_modified = result.header("last-modified")
 
 
+def _back_off(
+    ctx: CheckContext, db: Session, source: Source, result: HttpExchange | FetchError,
+    observation: Observation, now: datetime,
+) -> None:
+    """A 429 or 503 speaks for the whole host: nobody fetches from it until it is over."""
+    if not isinstance(result, HttpExchange) or result.status not in (429, 503):
+        return
+    policy = ctx.settings.health
+    wait = timedelta(seconds=observation.retry_after) if observation.retry_after else policy.transient_backoff
+    until = now + min(max(wait, timedelta(seconds=1)), policy.max_backoff)
+    host_name = host_of(source.url)
+    host = db.get(Host, host_name) or Host(host=host_name)
+    if host.backoff_until is None or host.backoff_until < until:
+        host.backoff_until = until
+        host.backoff_reason = f"{result.status} from {source.url}" + (
+            f" (Retry-After {observation.retry_after}s)" if observation.retry_after else "")
+    db.add(host)
+
+
 def _result_label(result: HttpExchange | FetchError, observation: Observation) -> str:
     if isinstance(result, FetchError):
         return result.error_class
@@ -254,5 +356,5 @@ def _next_check_at(
     interval = timedelta(seconds=source.interval_s) if source.interval_s else schedule.interval
     if offline or observation.signal is Signal.TRANSIENT:
         retry = timedelta(seconds=observation.retry_after or 0) or ctx.settings.health.transient_backoff
-        return now + min(max(retry, timedelta(seconds=1)), interval)
+        return now + min(max(retry, timedelta(seconds=1)), interval, ctx.settings.health.max_backoff)
     return next_check(now, interval, schedule.jitter, ctx.rng)

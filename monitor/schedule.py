@@ -33,6 +33,7 @@ class PassSummary:
     changed: int = 0
     failed: int = 0
     errors: int = 0  # the monitor itself failed on a source (a bug, a full disk …)
+    deferred: int = 0  # not fetched: their host asked us to back off (429/503)
     offline: bool = False
     seconds: float = 0.0
     signals: Counter[str] = field(default_factory=Counter)
@@ -42,6 +43,8 @@ class PassSummary:
         parts = [f"pass: {self.checked} checked", f"{self.changed} changed", f"{self.failed} failing"]
         if self.errors:
             parts.append(f"{self.errors} errors")
+        if self.deferred:
+            parts.append(f"{self.deferred} deferred (host backing off)")
         if self.offline:
             parts.append("OFFLINE: network unreachable, nobody judged")
         return ", ".join(parts) + f" in {self.seconds:.1f}s"
@@ -82,6 +85,10 @@ async def _one(
     except Exception:
         summary.errors += 1
         log.exception("check of source %s failed inside the monitor", source_id)
+        return
+    if outcome.deferred:
+        summary.deferred += 1
+        log.info("deferred source=%s url=%s: %s", outcome.source_id, outcome.url, outcome.reason)
         return
     summary.checked += 1
     summary.signals[outcome.signal] += 1

@@ -112,6 +112,17 @@ class HealthSettings(Section):
     transient_backoff: Duration = Field(
         timedelta(minutes=30), description="Retry delay after 429/503 without Retry-After."
     )
+    max_backoff: Duration = Field(
+        timedelta(hours=6), description="Longest wait a Retry-After may impose on a host."
+    )
+    probe: bool = Field(
+        True, description="Bar-Yossef probe: fetch a random sibling path to spot soft 404s."
+    )
+    probe_ttl: Duration = Field(timedelta(days=7), description="How long a host's probe result is kept.")
+    drift_similarity: float = Field(
+        0.25, ge=0, le=1,
+        description="Below this text similarity to the last good version, another article is served.",
+    )
 
 
 class ScheduleSettings(Section):

@@ -14,9 +14,9 @@ from sqlmodel import Session, col, delete
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso
 from monitor.store import session
-from monitor.store.models import Capture, Event, Source, Version
+from monitor.store.models import Capture, Event, Host, Source, Version
 from monitor.store.sources import add_source, all_sources, find_source
-from monitor.urls import links_in
+from monitor.urls import host_of, links_in
 
 SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
 
@@ -129,7 +129,8 @@ def status(
     """Sources with their health, last check, versions and last change."""
     with opened(ctx) as home, session(home.engine) as db:
         if source is not None:
-            _show_one(find_source(db, source))
+            found = find_source(db, source)
+            _show_one(found, db.get(Host, host_of(found.url)))
             return
         rows = [s for s in all_sources(db) if all_ or s.paused_reason != "removed"]
     if not rows:
@@ -170,7 +171,7 @@ def _short(value: str | None, wide: bool = True) -> str:
     return text if wide or text == "-" else text[5:]
 
 
-def _show_one(source: Source) -> None:
+def _show_one(source: Source, host: Host | None) -> None:
     fields = {
         "id": source.id, "url": source.url, "title": source.title, "outlet": source.outlet,
         "health": source.health, "health since": iso(source.health_since),
@@ -180,6 +181,11 @@ def _show_one(source: Source) -> None:
         "consecutive failures": source.consecutive_failures,
         "first failure": iso(source.first_failure_at), "previous urls": source.previous_urls,
     }
+    if host is not None and host.backoff_until is not None:
+        fields["host backing off"] = f"until {iso(host.backoff_until)} ({host.backoff_reason})"
+    if host is not None and host.probe:
+        fields["host probe"] = (f"{host.probe.get('verdict')}: {host.probe.get('reason')} "
+                                f"({host.probe.get('at')})")
     for key, value in fields.items():
         if value not in (None, [], ""):
             console.print(f"[bold]{key:>21}[/]  {value}", highlight=False)

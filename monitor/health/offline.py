@@ -36,6 +36,12 @@ class PassGuard:
         if self._pending <= 0:
             self._all_fetched.set()
 
+    def skipped(self) -> None:
+        """Report a source of the pass that was not fetched (its host is backing off)."""
+        self._pending -= 1
+        if self._pending <= 0:
+            self._all_fetched.set()
+
     async def offline(self) -> bool:
         """Whether this pass is offline; waits until every fetch of the pass has reported."""
         await self._all_fetched.wait()

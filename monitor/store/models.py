@@ -141,3 +141,18 @@ class Event(SQLModel, table=True):
     details: dict[str, Any] = _json()
     version_before: int | None = None
     version_after: int | None = None
+
+
+class Host(SQLModel, table=True):
+    """What the monitor knows about one host (authority): its back-off and its dead end.
+
+    ``backoff_until`` is set from a 429/503 (its Retry-After); no source of the host is
+    fetched before it. ``probe`` is the cached Bar-Yossef probe (monitor/health/probe.py):
+    how the host answers a path that cannot exist.
+    """
+
+    host: str = Field(primary_key=True)
+    backoff_until: datetime | None = _time()
+    backoff_reason: str | None = None
+    probe_at: datetime | None = _time()
+    probe: dict[str, Any] = _json()
