@@ -5,20 +5,29 @@ Tests never touch real sites: everything is served from 127.0.0.1 by ``tests.sit
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from sqlmodel import col, select
 
 from monitor.check import CheckContext
 from monitor.clock import ManualClock
+from monitor.fetch import Fetcher
 from monitor.home import Home, open_home
+from monitor.schedule import PassSummary, run_pass
+from monitor.store import session
+from monitor.store.models import Event, Source
+from monitor.store.sources import add_source
 from tests.site import NewsSite
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,9 +116,51 @@ def clock() -> ManualClock:
 
 
 @asynccontextmanager
-async def checking(home: Home, clock: ManualClock) -> AsyncIterator[CheckContext]:
-    async with home.check_context(clock) as ctx:
+async def checking(home: Home, clock: ManualClock,
+                   transport: httpx.AsyncBaseTransport | None = None) -> AsyncIterator[CheckContext]:
+    """A check context on ``home``; ``transport`` reaches the site's named and TLS outlets."""
+    overrides: dict[str, Any] = {}
+    if transport is not None:
+        settings = home.settings
+        overrides["fetcher"] = Fetcher(settings.fetch, settings.identity.user_agent(), clock,
+                                       transport=transport)
+    async with home.check_context(clock, **overrides) as ctx:
         yield ctx
+
+
+def add_sources(home: Home, clock: ManualClock, *urls: str) -> list[int]:
+    """Add sources by URL; returns their ids in the same order."""
+    with session(home.engine) as db:
+        sources = [add_source(db, url, clock.now())[0] for url in urls]
+        db.commit()
+        return [s.id or 0 for s in sources]
+
+
+def one_pass(home: Home, clock: ManualClock, ids: list[int], advance: timedelta = timedelta(hours=6),
+             transport: httpx.AsyncBaseTransport | None = None) -> PassSummary:
+    """Move the clock on by ``advance``, then run one pass over ``ids``."""
+    async def run() -> PassSummary:
+        async with checking(home, clock, transport) as ctx:
+            return await run_pass(ctx, ids)
+
+    clock.advance(advance)
+    return asyncio.run(run())
+
+
+def events_of(home: Home, kind: str | None = None) -> list[Event]:
+    """Every event in time order, or only those of ``kind``."""
+    with session(home.engine) as db:
+        query = select(Event).order_by(col(Event.at))
+        if kind:
+            query = query.where(col(Event.kind) == kind)
+        return list(db.exec(query).all())
+
+
+def source_row(home: Home, source_id: int) -> Source:
+    with session(home.engine) as db:
+        found = db.get(Source, source_id)
+        assert found is not None
+        return found
 
 
 @dataclass

@@ -12,43 +12,14 @@ from monitor.check import check_source
 from monitor.clock import ManualClock
 from monitor.home import Home
 from monitor.restore import find_copy, html_bytes
-from monitor.schedule import PassSummary, run_pass
 from monitor.store import session
-from monitor.store.models import Capture, Event, Source, Version
-from monitor.store.sources import add_source
+from monitor.store.models import Capture, Version
 from tests.conftest import PARAGRAPHS, checking, publish
+from tests.conftest import add_sources as _add
+from tests.conftest import events_of as _events
+from tests.conftest import one_pass as _pass
+from tests.conftest import source_row as _source
 from tests.site import NewsSite
-
-
-def _add(home: Home, clock: ManualClock, *urls: str) -> list[int]:
-    with session(home.engine) as db:
-        sources = [add_source(db, url, clock.now())[0] for url in urls]
-        db.commit()
-        return [s.id or 0 for s in sources]
-
-
-def _pass(home: Home, clock: ManualClock, ids: list[int]) -> PassSummary:
-    async def run() -> PassSummary:
-        async with checking(home, clock) as ctx:
-            return await run_pass(ctx, ids)
-
-    clock.advance(timedelta(hours=6))
-    return asyncio.run(run())
-
-
-def _events(home: Home, kind: str | None = None) -> list[Event]:
-    with session(home.engine) as db:
-        query = select(Event).order_by(col(Event.at))
-        if kind:
-            query = query.where(col(Event.kind) == kind)
-        return list(db.exec(query).all())
-
-
-def _source(home: Home, source_id: int) -> Source:
-    with session(home.engine) as db:
-        found = db.get(Source, source_id)
-        assert found is not None
-        return found
 
 
 def test_churn_is_not_a_change_but_an_edit_is(site: NewsSite, home: Home, clock: ManualClock) -> None:
