@@ -82,7 +82,8 @@ async def check_source(
     guard = guard or PassGuard(1, ctx.settings.health)
     with session(ctx.engine) as db:
         source = _get(db, source_id)
-        previous = _previous_response(db, source)
+        last_response = _response_capture(db, source.last_response_capture_id)
+        validated = _response_capture(db, source.validators_capture_id)
         current = db.get(Version, source.current_version_id) if source.current_version_id else None
         host = db.get(Host, host_of(source.url))
     if host is not None and host.backoff_until is not None and host.backoff_until > ctx.clock.now():
@@ -95,6 +96,9 @@ async def check_source(
     finally:
         guard.fetched(host_of(source.url), is_network_failure(result))
     assert result is not None
+    # a 304 repeats the response our validators came from; an identical payload, the last one
+    not_modified = isinstance(result, HttpExchange) and result.status == 304
+    previous = (validated or last_response) if not_modified else last_response
     stored = _archive(ctx, source, previous, result)
     content = await _extract(ctx, result, stored)
     observation = _repeat_verdict(observe_link(result, source.url, content), result, stored, previous)
@@ -190,11 +194,11 @@ def _archive(
                                      refers_to_date=previous.at, profile=profile)
 
 
-def _previous_response(db: Session, source: Source) -> Capture | None:
-    """The capture holding the last full response, which a revisit refers to."""
-    if source.last_response_capture_id is None:
+def _response_capture(db: Session, capture_id: int | None) -> Capture | None:
+    """A capture holding a full response, which a revisit may refer to."""
+    if capture_id is None:
         return None
-    capture = db.get(Capture, source.last_response_capture_id)
+    capture = db.get(Capture, capture_id)
     if capture is None or capture.warc_file is None or capture.record_id is None:
         return None
     return capture
@@ -281,7 +285,7 @@ def _follow_move(db: Session, source: Source, new_url: str) -> bool:
         return False
     source.previous_urls = [*source.previous_urls, source.url]
     source.url = new_url
-    source.etag = source.last_modified = None
+    source.etag = source.last_modified = source.validators_capture_id = None
     return True
 
 
@@ -322,6 +326,8 @@ def _update_source(
     if isinstance(result, HttpExchange) and 200 <= result.status < 300:
         source.etag = result.header("etag")
         source.last_modified = result.header("last-modified")
+        source.validators_capture_id = (capture.refers_to_capture_id if capture.record_type == "revisit"
+                                        else capture.id)
 
 
 def _back_off(

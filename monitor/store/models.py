@@ -71,6 +71,7 @@ class Source(SQLModel, table=True):
     last_modified: str | None = None
     last_payload_digest: str | None = None
     last_response_capture_id: int | None = None
+    validators_capture_id: int | None = None  # the 2xx response our etag/last_modified came from
     current_version_id: int | None = None
     version_count: int = 0
 
