@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import httpx
 import pytest
 import trafilatura
 
+from monitor.fetch import classify_error
+from monitor.health.signals import _NOT_FOUND
 from tests.site import NewsSite
 
 PARAGRAPHS = [
@@ -56,8 +60,42 @@ def client() -> Iterator[httpx.Client]:
         yield http
 
 
+@pytest.fixture
+def net() -> Iterator[NewsSite]:
+    """Outlets for link-health cases: named hosts, HTTPS and a soft-404 host."""
+    with NewsSite(["gazette", "herald", "courier", "blog"], named_outlets={"gazette", "herald"},
+                  tls_outlets={"herald", "courier"}, soft404_outlets={"blog"}) as news:
+        yield news
+
+
 def _text(html: str | bytes) -> str:
     return trafilatura.extract(html) or ""
+
+
+def _title(html: str) -> str:
+    found = re.search(r"<title>(.*?)</title>", html)
+    return found.group(1) if found else ""
+
+
+def _run(site: NewsSite | None, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
+    """Run ``scenario`` with an async client (through the site's transport unless ``None``)."""
+    async def main() -> None:
+        transport = site.transport() if site is not None else None
+        async with httpx.AsyncClient(transport=transport, timeout=2.0) as http:
+            await scenario(http)
+    asyncio.run(main())
+
+
+async def _failure(http: httpx.AsyncClient, url: str) -> tuple[str, str, list[BaseException]]:
+    """How the fetch of ``url`` fails: the monitor's error class, message and the chain."""
+    with pytest.raises(httpx.HTTPError) as caught:
+        await http.get(url)
+    chain: list[BaseException] = []
+    exc: BaseException | None = caught.value
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return (*classify_error(caught.value), chain)
 
 
 def test_article_page_carries_news_metadata(site: NewsSite, url: str,
@@ -138,6 +176,30 @@ def test_soft404_is_a_200_not_found_page(site: NewsSite, url: str,
     assert "<h1>Sorry, we couldn't find that page</h1>" in resp.text
 
 
+def test_redirects_to_section_search_and_not_found_page(site: NewsSite, url: str,
+                                                        client: httpx.Client) -> None:
+    base = site.base_url("apnews")
+    site.redirect_section(url)
+    resp = client.get(url)
+    assert resp.status_code == 301 and resp.headers["location"] == base + "/section/tech"
+    final = client.get(url, follow_redirects=True)
+    assert final.status_code == 200 and 'href="/article/rednote-app"' in final.text
+    site.redirect_search(url)
+    resp = client.get(url)
+    assert resp.status_code == 302 and resp.headers["location"] == base + "/search?q=rednote+app"
+    final = client.get(url, follow_redirects=True)
+    assert final.status_code == 200 and 'Search results for "rednote app"' in final.text
+    assert "RedNote tops app store as TikTok ban looms" in final.text
+    site.redirect_to_404_page(url)
+    resp = client.get(url)
+    assert resp.status_code == 302 and resp.headers["location"] == base + "/page-not-found"
+    final = client.get(url, follow_redirects=True)
+    assert final.status_code == 200 and _NOT_FOUND.search(_title(final.text))
+    assert "Sorry, we couldn't find that page" in final.text
+    site.restore(url)
+    assert client.get(url).status_code == 200
+
+
 def test_redirects(site: NewsSite, url: str, client: httpx.Client) -> None:
     moved = site.add_article("apnews", "rednote-app-v2", headline="RedNote moved",
                              paragraphs=PARAGRAPHS)
@@ -187,6 +249,123 @@ def test_outage_refuses_connections_and_reopens_same_ports(site: NewsSite, url: 
     with pytest.raises(httpx.ConnectError):
         client.get(bases["cnn"] + "/")
     assert client.get(url).status_code == 200
+
+
+def test_drop_resets_the_connection_then_serves(site: NewsSite, url: str) -> None:
+    site.drop(url, 2)
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        assert (await http.get(site.base_url("apnews") + "/")).status_code == 200
+        for _ in range(2):
+            error_class, _, _ = await _failure(http, url)
+            assert error_class in {"reset", "protocol"}
+        assert (await http.get(url)).status_code == 200
+
+    _run(None, scenario)
+    assert site.hits(url) == 3
+
+
+def test_named_outlets_resolve_only_through_the_site_transport(net: NewsSite) -> None:
+    url = _publish(net, "gazette", "rednote-app")
+    plain = _publish(net, "blog", "rednote-app")
+    assert url.startswith("http://gazette.test:") and plain.startswith("http://127.0.0.1:")
+    dns = ("dns", "[Errno -2] Name or service not known")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        assert _text((await http.get(url)).text) == "\n".join(PARAGRAPHS)  # kept alive
+        assert (await http.get(plain)).status_code == 200
+        net.dns_fail("gazette")
+        error_class, message, chain = await _failure(http, url)
+        assert (error_class, message) == dns
+        assert isinstance(chain[0], httpx.ConnectError)
+        assert any(isinstance(e, socket.gaierror) for e in chain)
+        assert (await http.get(plain)).status_code == 200
+        net.dns_fail("gazette", broken=False)
+        assert (await http.get(url)).status_code == 200
+        port = plain.split(":")[2].split("/")[0]
+        for name in ("nosuch.test", "blog.test"):  # unknown, and an outlet that is not named
+            assert (await _failure(http, f"http://{name}:{port}/"))[:2] == dns
+
+    _run(net, scenario)
+    assert net.hits(url) == 2 and net.article(url).slug == "rednote-app"
+    with pytest.raises(ValueError):
+        net.dns_fail("blog")
+
+
+def test_tls_outlets_and_a_broken_certificate(net: NewsSite, capfd: pytest.CaptureFixture[str]) -> None:
+    named, by_ip = _publish(net, "herald", "rednote-app"), _publish(net, "courier", "rednote-app")
+    assert named.startswith("https://herald.test:") and by_ip.startswith("https://127.0.0.1:")
+    assert net.ca_pem.startswith(b"-----BEGIN CERTIFICATE-----")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        assert _text((await http.get(named)).text) == "\n".join(PARAGRAPHS)  # kept alive
+        assert (await http.get(by_ip)).status_code == 200
+        net.tls_break("herald")
+        error_class, message, _ = await _failure(http, named)
+        assert error_class == "tls" and "CERTIFICATE_VERIFY_FAILED" in message
+        assert (await http.get(by_ip)).status_code == 200
+        net.tls_break("herald", broken=False)
+        assert (await http.get(named)).status_code == 200
+        net.drop(named, 1)
+        assert (await _failure(http, named))[0] in {"reset", "protocol"}
+        assert (await http.get(named)).status_code == 200
+
+    async def untrusting(http: httpx.AsyncClient) -> None:
+        assert (await _failure(http, by_ip))[0] == "tls"
+
+    _run(net, scenario)
+    _run(None, untrusting)
+    time.sleep(0.05)  # let the server threads finish the refused handshakes
+    assert capfd.readouterr().err == ""
+    with pytest.raises(ValueError):
+        net.tls_break("gazette")
+
+
+def test_outage_on_tls_and_named_outlets(net: NewsSite) -> None:
+    named, by_ip = _publish(net, "herald", "rednote-app"), _publish(net, "courier", "rednote-app")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        assert (await http.get(named)).status_code == (await http.get(by_ip)).status_code == 200
+        net.outage(True)
+        assert (await _failure(http, named))[0] == (await _failure(http, by_ip))[0] == "refused"
+        net.outage(False)
+        assert (await http.get(named)).status_code == (await http.get(by_ip)).status_code == 200
+
+    _run(net, scenario)
+
+
+def test_soft404_outlet_answers_any_path_with_one_dead_end_page(net: NewsSite,
+                                                                client: httpx.Client) -> None:
+    url, base = _publish(net, "blog", "rednote-app"), net.base_url("blog")
+    probes = [client.get(base + path) for path in ("/article/qz8x7w3k", "/no/such/page",
+                                                   "/section/nonsense")]
+    assert {r.status_code for r in probes} == {200}
+    assert {_title(r.text) for r in probes} == {"Oops | Blog"}
+    assert "<h1>Hmm, nothing to read here</h1>" in probes[0].text
+    assert "RedNote tops app store as TikTok ban looms" in probes[0].text
+    texts = {_text(r.text) for r in probes}
+    assert len(texts) == 1
+    text = texts.pop()
+    assert text.startswith("Hmm, nothing to read here") and "Try our latest stories instead." in text
+    assert not _NOT_FOUND.search("Oops | Blog")
+    assert not any(_NOT_FOUND.search(line) for line in text.splitlines())
+    assert _text(client.get(url).text) == "\n".join(PARAGRAPHS)
+    assert client.get(base + "/").status_code == client.get(base + "/section/tech").status_code == 200
+    assert client.get(base + "/robots.txt").text == "User-agent: *\nAllow: /\n"
+    net.soft404(url, generic=True)
+    retired = client.get(url)
+    assert retired.status_code == 200 and _title(retired.text) == "Oops | Blog"
+    assert _text(retired.text) == text
+
+
+def test_generic_soft404_on_an_ordinary_outlet(site: NewsSite, url: str, client: httpx.Client) -> None:
+    site.soft404(url, generic=True)
+    resp = client.get(url)
+    assert resp.status_code == 200 and _title(resp.text) == "Oops | AP News"
+    assert not _NOT_FOUND.search(_title(resp.text))
+    assert client.get(site.base_url("apnews") + "/article/qz8x7w3k").status_code == 404
+    site.soft404(url)
+    assert _title(client.get(url).text) == "Page Not Found | AP News"
 
 
 def test_static_outlet_is_byte_stable_and_answers_conditionals(site: NewsSite,

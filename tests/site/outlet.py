@@ -4,7 +4,8 @@ An :class:`Outlet` is a :class:`ThreadingHTTPServer` on 127.0.0.1 with its own
 ephemeral port, so outlets are distinct hosts. It keeps its articles, the per-path
 :class:`Rule` set by the control API in :mod:`tests.site.server`, and a request log.
 State is guarded by the site-wide lock in :class:`Shared`; pages are rendered outside
-it from immutable :class:`Article` values.
+it from immutable :class:`Article` values. A TLS outlet wraps each accepted connection
+with its current :class:`ssl.SSLContext` and shakes hands in the handler thread.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import contextlib
 import gzip
 import hashlib
 import socket
+import ssl
+import struct
 import threading
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field, replace
@@ -20,10 +23,13 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from . import pages
+from .network import TEST_TLD, server_context
 from .pages import Article, Brand
+
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -43,11 +49,13 @@ class Rule:
 
     kind: str = "live"  # live | status | redirect | soft404 | block | replaced
     status: int = 200
+    generic: bool = False  # soft404: the dead-end page instead of the not-found one
     location: str = ""
     replacement: Article | None = None
     flaky: deque[int] = field(default_factory=deque)
     retry_after: int | None = None
     hang: float = 0.0
+    drop: int = 0  # reset this many connections before answering again
 
 
 @dataclass
@@ -62,9 +70,14 @@ class Response:
 class Outlet:
     """One outlet's content, misbehaviours, request log and listening server."""
 
-    def __init__(self, name: str, shared: Shared, *, static: bool, gzipped: bool) -> None:
+    def __init__(self, name: str, shared: Shared, *, static: bool = False, gzipped: bool = False,
+                 named: bool = False, tls: bool = False, soft404: bool = False) -> None:
         self.name, self.shared, self.static, self.gzip = name, shared, static, gzipped
-        self.redesigned = False
+        self.host = name + TEST_TLD if named else LOOPBACK
+        self.soft404 = soft404
+        self.redesigned = self.dns_broken = self.tls_broken = False
+        hosts = (LOOPBACK, name + TEST_TLD)
+        self.contexts = (server_context(hosts), server_context(hosts, trusted=False)) if tls else None
         self.port = 0
         self.articles: dict[str, Article] = {}
         self.rules: dict[str, Rule] = {}
@@ -79,12 +92,19 @@ class Outlet:
     def base_url(self) -> str:
         if not self.port:
             raise RuntimeError("start the NewsSite first: ports are assigned by start()")
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.contexts else 'http'}://{self.host}:{self.port}"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The context new connections are wrapped with (``None``: plain HTTP)."""
+        if self.contexts is None:
+            return None
+        with self.shared.lock:
+            return self.contexts[self.tls_broken]
 
     def open(self) -> None:
         """Listen (on the same port as before, once one was assigned) and serve."""
         if self.server is None:
-            server = _Server(("127.0.0.1", self.port), _Handler)
+            server = _Server((LOOPBACK, self.port), _Handler)
             server.outlet = self
             self.port = server.server_address[1]
             self.server = server
@@ -97,22 +117,32 @@ class Outlet:
         if server is not None:
             server.shutdown()
             server.server_close()
+        self.cut()
+
+    def cut(self) -> None:
+        """Cut every open connection (TCP shutdown under any TLS layer)."""
         with self.shared.lock:
             conns = list(self.connections)
         for conn in conns:
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
 
-    def record(self, method: str, raw_path: str, path: str, headers: dict[str, str]) -> float:
-        """Log a request; returns how long to hang before answering it."""
+    def record(self, method: str, raw_path: str, path: str,
+               headers: dict[str, str]) -> tuple[float, bool]:
+        """Log a request; returns how long to hang and whether to reset the connection."""
         with self.shared.lock:
             self.hits[path] += 1
             if self.shared.log_limit:
                 self.log[path].append({"method": method, "path": raw_path, "headers": headers})
             rule = self.rules.get(path)
-            return rule.hang if rule else 0.0
+            if rule is None:
+                return 0.0, False
+            if rule.drop:
+                rule.drop -= 1
+                return rule.hang, True
+            return rule.hang, False
 
-    def respond(self, path: str, headers: dict[str, str]) -> Response:
+    def respond(self, path: str, headers: dict[str, str], query: str = "") -> Response:
         """The response for ``path``, misbehaviour included (``headers`` are lower-case)."""
         with self.shared.lock:
             rule = self.rules.get(path) or Rule()
@@ -128,19 +158,21 @@ class Outlet:
         if rule.kind == "block":
             extra = [("WWW-Authenticate", 'Bearer realm="site"')] if rule.status == 401 else []
             return Response(rule.status, pages.bot_wall(rule.status), headers=extra)
-        resp, modified = self._render(rule, path, art, pool)
+        resp, modified = self._render(rule, path, art, pool, query)
         if self.static and resp.status == 200:
             return _conditional(resp, headers, modified)
         return resp
 
-    def _render(self, rule: Rule, path: str, art: Article | None,
-                pool: list[Article]) -> tuple[Response, datetime]:
+    def _render(self, rule: Rule, path: str, art: Article | None, pool: list[Article],
+                query: str = "") -> tuple[Response, datetime]:
         """The outlet page for ``path`` and its last-modified time."""
         brand = Brand(self.name, self.base_url, self.redesigned)
         chrome, started = self._chrome(path, pool), self.shared.started
         if rule.kind == "status":
             page = pages.gone_page if rule.status == 410 else pages.not_found_page
             return Response(rule.status, page(brand, chrome)), started
+        if rule.kind == "soft404" and rule.generic:
+            return Response(200, pages.dead_end_page(brand, chrome, pool)), started
         if rule.kind == "soft404":
             return Response(200, pages.not_found_page(brand, chrome)), started
         if path == "/robots.txt":
@@ -151,8 +183,15 @@ class Outlet:
             if not section or arts or section in pages.SECTIONS:
                 newest = max((a.last_modified for a in arts), default=started)
                 return Response(200, pages.front_page(brand, arts, chrome, section)), newest
+        if path == "/search":
+            words = " ".join(parse_qs(query).get("q", [])).split()
+            return Response(200, pages.search_page(brand, words, pool, chrome)), started
+        if path == "/page-not-found":
+            return Response(200, pages.not_found_page(brand, chrome)), started
         if art is not None:
             return Response(200, pages.article_page(brand, art, chrome)), art.last_modified
+        if self.soft404:
+            return Response(200, pages.dead_end_page(brand, chrome, pool)), started
         return Response(404, pages.not_found_page(brand, chrome)), started
 
     def _chrome(self, path: str, pool: list[Article]) -> pages.Chrome:
@@ -166,8 +205,20 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
     outlet: Outlet
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept; on a TLS outlet wrap with the current context, shaking hands later."""
+        sock, address = self.socket.accept()
+        ctx = self.outlet.ssl_context()
+        if ctx is None:
+            return sock, address
+        try:
+            return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+        except OSError:
+            sock.close()
+            raise
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet: clients hanging up mid-response is normal here."""
+        """Stay quiet: clients hanging up mid-response or refusing a certificate is normal here."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -178,9 +229,17 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
-        super().setup()
-        with self.server.outlet.shared.lock:
-            self.server.outlet.connections.add(self.connection)
+        outlet = self.server.outlet
+        with outlet.shared.lock:
+            outlet.connections.add(self.request)
+        try:
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.do_handshake()
+            super().setup()
+        except BaseException:
+            with outlet.shared.lock:
+                outlet.connections.discard(self.request)
+            raise
 
     def finish(self) -> None:
         with self.server.outlet.shared.lock:
@@ -199,27 +258,37 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         outlet, shared = self.server.outlet, self.server.outlet.shared
-        path = urlsplit(self.path).path or "/"
+        parts = urlsplit(self.path)
+        path = parts.path or "/"
         headers: dict[str, str] = {}
         for key, value in self.headers.items():
             low = key.lower()
             headers[low] = f"{headers[low]}, {value}" if low in headers else value
-        hang = outlet.record(self.command, self.path, path, headers)
+        hang, drop = outlet.record(self.command, self.path, path, headers)
+        if drop:
+            self._reset()
+            return
         if hang:
             shared.stopping.wait(hang)
         if outlet.server is None or shared.stopping.is_set():
             self.close_connection = True  # outage or shutdown: drop without answering
             return
-        resp = outlet.respond(path, headers)
+        resp = outlet.respond(path, headers, parts.query)
         zipped = outlet.gzip and _accepts_gzip(headers.get("accept-encoding", ""))
+        if resp.status == 200 and not head and shared.log_limit:
+            with shared.lock:  # before writing: a client may ask for it as soon as it has read
+                outlet.bodies[path] = resp.body
         try:
             self._write(resp, head, zipped)
         except OSError:
             self.close_connection = True
-            return
-        if resp.status == 200 and not head and shared.log_limit:
-            with shared.lock:
-                outlet.bodies[path] = resp.body
+
+    def _reset(self) -> None:
+        """Close with SO_LINGER 0: the client gets a reset instead of an answer."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()  # the fd goes once finish() closes rfile
 
     def _write(self, resp: Response, head: bool, zipped: bool) -> None:
         body, extra = resp.body, list(resp.headers)

@@ -39,6 +39,7 @@ EVERGREEN = (
     "Why grocery prices are still rising, explained in charts",
     "The quiet comeback of the neighbourhood bookshop",
 )
+LATEST = 5  # headlines on dead-end and search pages
 _MARK = "<!--__NEXT_DATA__-->"
 
 
@@ -154,6 +155,34 @@ def gone_page(brand: Brand, chrome: Chrome) -> bytes:
     main = ('<div class="error-page"><h1>This article has been removed</h1>\n'
             "<p>This content is no longer available.</p></div>")
     return _page(brand, chrome, f"Content Removed | {brand.display}", "", main, {"page": "410"})
+
+
+def dead_end_page(brand: Brand, chrome: Chrome, pool: Sequence[Article]) -> bytes:
+    """The generic 200 page a soft-404 host serves for any unknown path: it names no error,
+    and its text is the same whatever the path (the latest headlines, newest first)."""
+    items = "".join(f'<li><a href="{escape(a.path)}">{escape(a.headline)}</a></li>\n'
+                    for a in list(pool)[::-1][:LATEST])
+    main = ('<div class="dead-end"><h1>Hmm, nothing to read here</h1>\n'
+            "<p>We looked everywhere, but there is nothing at this address right now. Our "
+            "newsroom publishes new reporting every hour, so there is always something else "
+            "worth your time.</p>\n"
+            f"<p>Try our latest stories instead.</p>\n<ul>\n{items}</ul></div>")
+    return _page(brand, chrome, f"Oops | {brand.display}", "", main, {"page": "dead-end"})
+
+
+def search_page(brand: Brand, words: Sequence[str], pool: Sequence[Article],
+                chrome: Chrome) -> bytes:
+    """Site search for ``words``: headlines that contain any of them, else the latest ones."""
+    wanted = {w.lower() for w in words}
+    newest = list(pool)[::-1]
+    hits = [a for a in newest if wanted & set(f"{a.headline} {a.slug}".lower().replace("-", " ").split())]
+    query = " ".join(words)
+    items = "".join(f'<li class="result"><a href="{escape(a.path)}">{escape(a.headline)}</a></li>\n'
+                    for a in (hits or newest)[:LATEST])
+    main = (f'<section class="search-results"><h1>Search results for "{escape(query)}"</h1>\n'
+            f"<ul>\n{items}</ul></section>")
+    return _page(brand, chrome, f"Search: {query} | {brand.display}", "", main,
+                 {"page": "search", "query": query})
 
 
 # ------------------------------------------------------------ non-outlet pages

@@ -2,7 +2,8 @@
 
 :class:`NewsSite` owns one :class:`~tests.site.outlet.Outlet` (an HTTP server on its own
 ephemeral port) per outlet name and lets a test publish, edit, break and restore
-articles while a client fetches them, then inspect what the client sent.
+articles while a client fetches them, then inspect what the client sent. Its
+:meth:`~NewsSite.transport` resolves the site's ``*.test`` names and trusts its test CA.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .outlet import Outlet, Rule, Shared
+import httpx
+
+from .network import SiteTransport, authority
+from .outlet import LOOPBACK, Outlet, Rule, Shared
 from .pages import Article
 
 MAX_HANG = 60.0  # seconds; hang() never holds a handler thread longer than this
@@ -32,18 +36,37 @@ class NewsSite:
     gzip bodies for clients that accept it. ``page_kb`` pads every outlet page to
     about that many KB with a ``__NEXT_DATA__`` blob (0: no padding). ``log_limit``
     caps :meth:`requests` per path; 0 keeps neither requests nor bodies (long benchmarks).
+
+    ``named_outlets`` live at ``http://<name>.test:PORT`` instead of 127.0.0.1. Nothing on
+    the machine resolves those names: fetch them through :meth:`transport`, whose fake DNS
+    answers 127.0.0.1 for them (until :meth:`dns_fail`) and "Name or service not known"
+    for any other ``.test`` name. ``tls_outlets`` serve HTTPS with a certificate for
+    127.0.0.1 and ``<name>.test`` from a test CA (:attr:`ca_pem`; :meth:`transport` trusts
+    it); :meth:`tls_break` swaps in an untrusted one. ``soft404_outlets`` answer 200 with
+    a generic "dead end" page (no error wording, same text for every path) for any path
+    that is not an article, a front, ``/search``, ``/page-not-found`` or robots.txt.
+
+    Ways for one URL to break: :meth:`set_status`, :meth:`redirect`, :meth:`redirect_home`,
+    :meth:`redirect_section`, :meth:`redirect_search`, :meth:`redirect_to_404_page`,
+    :meth:`soft404`, :meth:`replace`, :meth:`block`, :meth:`flaky`, :meth:`hang`,
+    :meth:`drop`; :meth:`restore` undoes them. Whole outlets: :meth:`outage`,
+    :meth:`dns_fail`, :meth:`tls_break`, :meth:`redesign`.
     """
 
     def __init__(self, outlets: Sequence[str] = ("apnews", "reuters", "cnn"), *,
                  page_kb: int = 0, static_outlets: Iterable[str] = (),
-                 gzip_outlets: Iterable[str] = (), log_limit: int = 1000) -> None:
+                 gzip_outlets: Iterable[str] = (), named_outlets: Iterable[str] = (),
+                 tls_outlets: Iterable[str] = (), soft404_outlets: Iterable[str] = (),
+                 log_limit: int = 1000) -> None:
         static, zipped = set(static_outlets), set(gzip_outlets)
-        unknown = (static | zipped) - set(outlets)
+        named, tls, soft = set(named_outlets), set(tls_outlets), set(soft404_outlets)
+        unknown = (static | zipped | named | tls | soft) - set(outlets)
         if unknown:
             raise ValueError(f"unknown outlets: {sorted(unknown)}")
         self._shared = Shared(page_bytes=page_kb * 1024, log_limit=log_limit)
         self._lock = self._shared.lock
-        self._outlets = {n: Outlet(n, self._shared, static=n in static, gzipped=n in zipped)
+        self._outlets = {n: Outlet(n, self._shared, static=n in static, gzipped=n in zipped,
+                                   named=n in named, tls=n in tls, soft404=n in soft)
                          for n in outlets}
 
     def start(self) -> NewsSite:
@@ -71,8 +94,41 @@ class NewsSite:
         return list(self._outlets)
 
     def base_url(self, outlet: str) -> str:
-        """``http://127.0.0.1:PORT`` of an outlet (the port is fixed once started)."""
+        """``http://127.0.0.1:PORT`` of an outlet (the port is fixed once started); a named
+        outlet has ``<name>.test`` as host, a TLS outlet ``https``."""
         return self._outlets[outlet].base_url
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The PEM bytes of the CA that signs the TLS outlets' certificates."""
+        return authority().cert_pem.bytes()
+
+    def transport(self) -> httpx.AsyncHTTPTransport:
+        """An HTTP/1.1 transport for ``httpx.AsyncClient`` (or the monitor's ``Fetcher``)
+        that resolves this site's ``<name>.test`` names, fails any other ``.test`` name
+        like a DNS miss, connects to every other host as usual and trusts only the test CA.
+        """
+        return SiteTransport(self._resolve)
+
+    def dns_fail(self, outlet: str, broken: bool = True) -> None:
+        """Make a named outlet's host name stop resolving (``broken=False``: resolve again);
+        open connections are cut, so clients have to look the name up again."""
+        out = self._outlets[outlet]
+        if out.host == LOOPBACK:
+            raise ValueError(f"{outlet} is not a named outlet")
+        with self._lock:
+            out.dns_broken = broken
+        out.cut()
+
+    def tls_break(self, outlet: str, broken: bool = True) -> None:
+        """New connections to a TLS outlet get a certificate from an untrusted CA
+        (``broken=False``: the good one again); open connections are cut."""
+        out = self._outlets[outlet]
+        if out.contexts is None:
+            raise ValueError(f"{outlet} is not a TLS outlet")
+        with self._lock:
+            out.tls_broken = broken
+        out.cut()
 
     def add_article(self, outlet: str, slug: str, *, headline: str, byline: str = "By Staff",
                     published: datetime | None = None, paragraphs: Sequence[str] = (),
@@ -141,9 +197,28 @@ class NewsSite:
         out, _ = self._locate(url)
         self.redirect(url, out.base_url + "/", 301)
 
-    def soft404(self, url: str) -> None:
-        """Serve the outlet's "page not found" page with status 200."""
-        self._set(url, kind="soft404", status=200)
+    def redirect_section(self, url: str) -> None:
+        """301 to the article's section front ``/section/<section>``."""
+        out, path = self._locate(url)
+        with self._lock:
+            section = out.articles[path].section
+        self.redirect(url, f"{out.base_url}/section/{section}", 301)
+
+    def redirect_search(self, url: str) -> None:
+        """302 to the outlet's search for the slug's words: ``/search?q=word+word``."""
+        out, path = self._locate(url)
+        words = path.rstrip("/").rsplit("/", 1)[-1].split("-")
+        self.redirect(url, f"{out.base_url}/search?q={'+'.join(w for w in words if w)}", 302)
+
+    def redirect_to_404_page(self, url: str) -> None:
+        """302 to ``/page-not-found``, which serves the outlet's not-found page with 200."""
+        out, _ = self._locate(url)
+        self.redirect(url, out.base_url + "/page-not-found", 302)
+
+    def soft404(self, url: str, generic: bool = False) -> None:
+        """Serve the outlet's "page not found" page with status 200; ``generic=True``: the
+        dead-end page of soft-404 outlets instead (no error wording to match)."""
+        self._set(url, kind="soft404", status=200, generic=generic)
 
     def replace(self, url: str, headline: str, paragraphs: Sequence[str],
                 byline: str = "By Staff") -> None:
@@ -160,6 +235,10 @@ class NewsSite:
     def flaky(self, url: str, statuses: Sequence[int], retry_after: int | None = None) -> None:
         """The next ``len(statuses)`` requests get these statuses, then normal service."""
         self._set(url, flaky=deque(statuses), retry_after=retry_after)
+
+    def drop(self, url: str, count: int = 1) -> None:
+        """The next ``count`` requests get no answer: the connection is reset, then normal service."""
+        self._set(url, drop=max(count, 0))
 
     def hang(self, url: str, seconds: float) -> None:
         """Delay every answer for ``url`` by ``seconds`` (capped at ``MAX_HANG``)."""
@@ -207,11 +286,19 @@ class NewsSite:
 
     def _locate(self, url: str) -> tuple[Outlet, str]:
         parts = urlsplit(url)
-        hosts = ("127.0.0.1", "localhost")
+        hosts = (LOOPBACK, "localhost")
         for out in self._outlets.values():
-            if out.port and parts.port == out.port and parts.hostname in hosts:
+            if out.port and parts.port == out.port and parts.hostname in (*hosts, out.host):
                 return out, parts.path or "/"
         raise KeyError(f"not a URL of this site: {url}")
+
+    def _resolve(self, host: str) -> str | None:
+        """The fake DNS: a ``.test`` name's address, ``None`` if it does not resolve."""
+        with self._lock:
+            for out in self._outlets.values():
+                if out.host == host:
+                    return None if out.dns_broken else LOOPBACK
+        return None
 
     def _set(self, url: str, **changes: Any) -> None:
         out, path = self._locate(url)
