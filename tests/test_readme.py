@@ -16,13 +16,17 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 
 def test_readme_sources_toml_example_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MONITOR_IDENTITY__CONTACT_URL")  # the environment would win over the file
-    [example] = re.findall(r"```toml\n(.*?)```", README, re.DOTALL)
+    example, health = re.findall(r"```toml\n(.*?)```", README, re.DOTALL)
     path = tmp_path / "sources.toml"
     path.write_text(example, encoding="utf-8")
     file = read_sources_file(path)
     assert len(file.sources) == 1 and file.sources[0].interval is not None
     settings = load_settings({}, file)
     assert settings.identity.contact_url == "mailto:desk@example.org"
+    path.write_text(health, encoding="utf-8")  # "When is a link dead?"
+    policy = load_settings({}, read_sources_file(path)).health
+    assert (policy.dead_after, policy.dead_min_span.days, policy.canary_urls) == (
+        3, 3, ["https://www.example.org/"])
 
 
 def test_every_setting_is_in_the_readme_table() -> None:
