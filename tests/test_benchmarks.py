@@ -1,0 +1,17 @@
+"""The benchmarks still run and still meet their targets (quick sizes, fixed seeds)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_health_benchmark_meets_its_targets() -> None:
+    """Recall 1.0 per death kind, no false dead, only `offline` in the outage pass."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "health.py"), "--quick",
+                           "--seed", "7"], capture_output=True, text=True, timeout=110, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "seed 7:" in proc.stdout and "TARGET MISSED" not in proc.stdout
+    assert "outage pass: Counter({'offline': 1})" in proc.stdout
