@@ -67,7 +67,7 @@ DEATHS = ("404", "410", "soft404_says_so", "soft404_generic", "to_homepage", "to
 HICCUPS: dict[str, str | None] = {
     "alive": None, "edited": "changed", "503_burst": None, "429_retry_after": None,
     "timeout_clears": None, "reset_clears": None, "404_for_a_day": "recovered",
-    "wall_403": "blocked", "wall_401": "blocked", "wall_451": "blocked",
+    "wall_403": "blocked", "wall_401": "blocked", "wall_451": "blocked", "bot_check_200": "blocked",
     "moved_301": "moved", "moved_308": "moved", "alive_on_soft_host": None,
 }
 ENV = {  # what the run sets; every other setting keeps its default
@@ -142,7 +142,7 @@ def strike(scenario: Scenario, article: Article, day: int, now: datetime) -> Non
         "to_search": lambda: site.redirect_search(url),
         "to_error_page": lambda: site.redirect_to_404_page(url),
         "wall_403": lambda: site.block(url, 403), "wall_401": lambda: site.block(url, 401),
-        "wall_451": lambda: site.block(url, 451),
+        "wall_451": lambda: site.block(url, 451), "bot_check_200": lambda: site.block(url, 200),
         "503_burst": lambda: site.flaky(url, [503, 503], retry_after=600),
         "429_retry_after": lambda: site.flaky(url, [429], retry_after=3600),
         "reset_clears": lambda: site.drop(url, 1),

@@ -263,3 +263,17 @@ def test_a_304_after_a_404_day_on_a_static_host_is_a_recovery(
     _days(home, clock, [sid], 1)
     assert _kinds(home, sid) == ["archived", "failing", "recovered"]
     assert source_row(home, sid).last_result == "not_modified (304)"
+
+
+def test_a_bot_check_served_with_200_is_blocked_not_a_change_or_a_death(
+    site: NewsSite, home: Home, clock: ManualClock
+) -> None:
+    url = publish(site, "apnews", "walled-later")
+    [sid] = add_sources(home, clock, url)
+    _days(home, clock, [sid], 1)
+    site.block(url, 200)
+    _days(home, clock, [sid], 4)
+    assert _kinds(home, sid) == ["archived", "blocked"]
+    site.restore(url)
+    _days(home, clock, [sid], 1)
+    assert _kinds(home, sid) == ["archived", "blocked", "recovered"]

@@ -67,6 +67,13 @@ _ERROR_SEGMENT = re.compile(
     r"^(404|410|error|errors|not-?found|page-?not-?found|pagenotfound|gone|missing)(\.\w+)?$",
     re.IGNORECASE,
 )
+_BOT_CHECK = re.compile(
+    r"just a moment\.\.\.|attention required|access denied|are you a (robot|human)"
+    r"|verify (that )?you are (a )?human|captcha|pardon our interruption|security check"
+    r"|bot (verification|protection)|enable (js|javascript) and cookies|request unsuccessful",
+    re.IGNORECASE,
+)
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _SEARCH_KEYS = frozenset({"q", "s", "query", "search", "keyword", "keywords"})
 
 
@@ -94,6 +101,8 @@ def observe(
         return Observation(signal, f"{status} {result.reason}".strip(), evidence)
     if status in BLOCKING_STATUSES:
         return Observation(Signal.BLOCKED, f"{status} {result.reason} (wall)".strip(), evidence)
+    if result.header("cf-mitigated") == "challenge":
+        return Observation(Signal.BLOCKED, f"{status} bot check (challenge)", evidence)
     if status == 429 or status >= 500:
         retry = _retry_after(result.header("retry-after"), result.fetched_at)
         return Observation(Signal.TRANSIENT, f"{status} {result.reason}".strip(), evidence, None, retry)
@@ -105,6 +114,8 @@ def observe(
 def _observe_page(
     result: HttpExchange, source_url: str, content: ArticleContent | None, evidence: dict[str, Any]
 ) -> Observation:
+    if looks_like_bot_check(result.body, content):
+        return Observation(Signal.BLOCKED, f"{result.status} bot check page", evidence)
     final = _canonical(result.url)
     if result.redirects and final != source_url:
         dead_end = redirect_dead_end(source_url, final)
@@ -146,6 +157,15 @@ def _is_front(segments: list[str]) -> bool:
     if words[0] in _TAXONOMY:
         return True
     return all(w in _SECTION_WORDS for w in words)
+
+
+def looks_like_bot_check(body: bytes, content: ArticleContent | None) -> bool:
+    """A short 200 page whose title is a bot check or an access wall ("Just a moment...")."""
+    if content is not None and len(content.text) >= 600:
+        return False
+    found = _TITLE.search(body[:16384])
+    title = found.group(1).decode("utf-8", "replace") if found else ""
+    return bool(_BOT_CHECK.search(title) or (content and _BOT_CHECK.search(content.title or "")))
 
 
 def looks_not_found(content: ArticleContent | None) -> bool:

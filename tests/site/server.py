@@ -229,7 +229,8 @@ class NewsSite:
         self._set(url, kind="replaced", status=200, replacement=other)
 
     def block(self, url: str, status: int = 403) -> None:
-        """Serve a bot wall ("Access denied", captcha) with ``status`` (403 or 401)."""
+        """Serve a bot wall ("Access denied", captcha) with ``status`` (403, 401, 451, or 200 as
+        some bot checks do)."""
         self._set(url, kind="block", status=status)
 
     def flaky(self, url: str, statuses: Sequence[int], retry_after: int | None = None) -> None:
