@@ -4,6 +4,7 @@ a flip-flop back to a recent one, an extraction problem, or nothing new at all.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -137,9 +138,23 @@ def _recent(db: Session, source: Source, window: int, digest: str) -> Version | 
 
 
 def _collapsed(content: ArticleContent, current: Version, min_ratio: float) -> bool:
-    """A fraction of the last good text on a page that is otherwise fine: extraction failed."""
-    before = len(normalize(current.text))
-    return before > 0 and len(normalize(content.text)) < min_ratio * before
+    """A fraction of the last good text on a page that is otherwise fine: extraction failed.
+
+    Measured in prose, not characters: when the article body is missing (rendered by
+    script, behind a consent layer), trafilatura falls back to the page's menus and rails,
+    which are many short lines and no sentences.
+    """
+    before = prose_length(current.text) or len(normalize(current.text))
+    return before > 0 and prose_length(content.text) < min_ratio * before
+
+
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*(\s|$)")
+
+
+def prose_length(text: str) -> int:
+    """Characters in paragraphs that read as prose (long enough, with a sentence ending)."""
+    paragraphs = (normalize(p) for p in text.split("\n"))
+    return sum(len(p) for p in paragraphs if len(p) >= 40 and _SENTENCE_END.search(p))
 
 
 def _is_ok_page(capture: Capture) -> bool:

@@ -17,6 +17,7 @@ from monitor.compare import (
     split_sentences,
     word_diff,
 )
+from monitor.compare.signals import figures_changed
 
 # A synthetic wire story (written for these tests, not copied from any outlet).
 PARAGRAPHS = [
@@ -386,3 +387,10 @@ def test_blocks_follow_reading_order() -> None:
     assert texts[0].startswith("Over 700,000")
     assert texts.index(new) < texts.index(split_sentences(PARAGRAPHS[2])[0])
     assert [b.new_paragraph for b in result.blocks][:2] == [True, True]
+
+
+def test_figures_written_as_words_count_and_match_their_digits() -> None:
+    assert figures_changed("joined in two days", "joined in three days") == (["two"], ["three"])
+    assert figures_changed("joined in three days", "joined in 3 days") == ([], [])
+    assert figures_changed("two million users", "2 million users") == ([], [])
+    assert figures_changed("one user said", "a user said") == ([], [])  # a pronoun, not a figure

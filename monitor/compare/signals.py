@@ -19,6 +19,19 @@ _NUMBER = re.compile(
     r"(?P<unit>\s?(?:%|percent\b|per cent\b|(?:million|billion|trillion|thousand|bn|m|k)\b))?",
     re.IGNORECASE,
 )
+# Number words a reporter writes out ("three days", "two dozen"); "one" is left out: it is
+# far more often a pronoun ("one user said") than a figure.
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+          "nineteen", "twenty")
+_WORD_VALUES = {w: n for n, w in enumerate(_UNITS) if w != "one"}
+_WORD_VALUES |= {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+                 "ninety": 90, "hundred": 100, "dozen": 12, "dozens": 24, "hundreds": 200}
+_NUMBER_WORD = re.compile(
+    rf"\b(?P<word>{'|'.join(sorted(_WORD_VALUES, key=len, reverse=True))})\b"
+    r"(?P<unit>\s(?:%|percent\b|per cent\b|(?:million|billion|trillion|thousand)\b))?",
+    re.IGNORECASE,
+)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _WORD = re.compile(r"\w+")
 _NEGATIONS = frozenset({"no", "not", "nor", "never", "none", "cannot", "nobody", "nothing"})
@@ -53,12 +66,21 @@ def number_keys(text: str) -> Counter[str]:
     keys: Counter[str] = Counter()
     for match in _NUMBER.finditer(text):
         keys[_number_key(match)] += 1
+    for match in _NUMBER_WORD.finditer(text):
+        keys[_word_key(match)] += 1
     return keys
 
 
 def number_display(text: str) -> dict[str, str]:
     """Each figure key of ``text`` mapped to the figure as written."""
-    return {_number_key(m): m.group(0).strip() for m in _NUMBER.finditer(text)}
+    shown = {_word_key(m): m.group(0).strip() for m in _NUMBER_WORD.finditer(text)}
+    return shown | {_number_key(m): m.group(0).strip() for m in _NUMBER.finditer(text)}
+
+
+def _word_key(match: re.Match[str]) -> str:
+    """"three" is 3 and "two million" is 2million: the same keys the digits give."""
+    unit = " ".join((match.group("unit") or "").lower().split()).replace("percent", "%")
+    return f"{_WORD_VALUES[match.group('word').lower()]}{unit.replace('per cent', '%')}"
 
 
 def _number_key(match: re.Match[str]) -> str:
