@@ -26,7 +26,8 @@ _UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
           "nineteen", "twenty")
 _WORD_VALUES = {w: n for n, w in enumerate(_UNITS) if w != "one"}
 _WORD_VALUES |= {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-                 "ninety": 90, "hundred": 100, "dozen": 12, "dozens": 24, "hundreds": 200}
+                 "ninety": 90, "hundred": 100, "dozen": 12, "dozens": 24, "tens": 20,
+                 "hundreds": 200, "thousands": 2000, "millions": 2_000_000, "billions": 2_000_000_000}
 _NUMBER_WORD = re.compile(
     rf"\b(?P<word>{'|'.join(sorted(_WORD_VALUES, key=len, reverse=True))})\b"
     r"(?P<unit>\s(?:%|percent\b|per cent\b|(?:million|billion|trillion|thousand)\b))?",
