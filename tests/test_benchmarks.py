@@ -15,3 +15,11 @@ def test_health_benchmark_meets_its_targets() -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "seed 7:" in proc.stdout and "TARGET MISSED" not in proc.stdout
     assert "outage pass: Counter({'offline': 1})" in proc.stdout
+
+
+def test_changes_benchmark_meets_its_targets() -> None:
+    """Recall 1.0 on substantive edits and at most 1 false alert per 1,000 checks."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "changes.py"), "--quick",
+                           "--seed", "1"], capture_output=True, text=True, timeout=110, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "recall on substantive edits" in proc.stdout

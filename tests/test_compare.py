@@ -394,3 +394,24 @@ def test_figures_written_as_words_count_and_match_their_digits() -> None:
     assert figures_changed("joined in three days", "joined in 3 days") == ([], [])
     assert figures_changed("two million users", "2 million users") == ([], [])
     assert figures_changed("one user said", "a user said") == ([], [])  # a pronoun, not a figure
+
+
+def test_a_rewritten_one_sentence_lede_is_a_lede_change_not_a_paragraph_swap() -> None:
+    before = ArticleContent("Budget vote", "Local residents pushed back against a proposed tax on "
+                            "short-term rentals, ahead of next month's budget vote.\n" + "\n".join(
+                                PARAGRAPHS[1:]))
+    after = ArticleContent("Budget vote", "Union representatives announced plans to expand the "
+                           "bridge repair programme, in a statement released late on Monday.\n"
+                           + "\n".join(PARAGRAPHS[1:]))
+    result = compare(before, after)
+    assert result.classes == ["lede", "sentences_edited"] and result.severity == "major"
+
+
+def test_a_number_word_in_reworded_text_is_not_a_changed_figure() -> None:
+    before = ArticleContent("Farmers call for inquiry into airline merger", "\n".join(PARAGRAPHS))
+    after = ArticleContent("Farmers call for inquiry into merger of two airlines", "\n".join(PARAGRAPHS))
+    assert "numbers" not in compare(before, after).classes
+    reworded = "\n".join([PARAGRAPHS[0], PARAGRAPHS[1] + " Two people familiar with it said so.",
+                          *PARAGRAPHS[2:]])
+    assert "numbers" not in compare(ArticleContent("T", "\n".join(PARAGRAPHS)),
+                                    ArticleContent("T", reworded)).classes

@@ -70,6 +70,7 @@ class Findings:
     byline: bool = False
     dates: list[str] = field(default_factory=list)
     minor: int = 0
+    first_paragraph: set[str] = field(default_factory=set)  # "added"/"removed" as a whole
 
     @property
     def figures_changed(self) -> int:
@@ -105,6 +106,11 @@ def classify(
     whole = _whole_paragraphs(steps, *sentences)
     for step in steps:
         _check_step(found, step, sentences, whole)
+    if found.first_paragraph == {"added", "removed"}:  # the opening paragraph was rewritten
+        found.paragraphs_added -= 1
+        found.paragraphs_removed -= 1
+        found.sentences_edited += 1
+        found.lede = True
     same_sentences = all(step.op == "equal" for step in steps)
     if same_sentences and normalize(before.text) != normalize(after.text):
         found.minor += 1  # only the paragraph breaks moved
@@ -175,8 +181,13 @@ def _is_date_only(value: str) -> bool:
 
 def _add_figures(found: Findings, before: str, after: str) -> None:
     removed, added = figures_changed(before, after)
-    if removed or added:
-        found.figures.append((removed, added))
+    if not (removed and added) and all(_spelled(f) for f in removed + added):
+        return  # "two people said" in a reworded clause is not a changed figure; two -> three is
+    found.figures.append((removed, added))
+
+
+def _spelled(figure: str) -> bool:
+    return not any(ch.isdigit() for ch in figure)
 
 
 @dataclass(frozen=True)
@@ -242,6 +253,8 @@ def _check_insert(found: Findings, index: int, b: Sentences, whole: bool) -> Non
         found.corrections.append(sentence)
     elif whole:
         found.paragraphs_added += b.opens[index]
+        if b.paragraph[index] == 0 and b.opens[index]:
+            found.first_paragraph.add("added")
     else:
         found.sentences_edited += 1
         found.lede = found.lede or b.paragraph[index] == 0
@@ -263,6 +276,8 @@ def _check_delete(found: Findings, index: int, a: Sentences, whole: bool) -> Non
     found.quotes += bool(quoted_words(sentence))
     if whole:
         found.paragraphs_removed += a.opens[index]
+        if a.paragraph[index] == 0 and a.opens[index]:
+            found.first_paragraph.add("removed")
     else:
         found.sentences_edited += 1
         found.lede = found.lede or a.paragraph[index] == 0
