@@ -415,3 +415,11 @@ def test_a_number_word_in_reworded_text_is_not_a_changed_figure() -> None:
                           *PARAGRAPHS[2:]])
     assert "numbers" not in compare(ArticleContent("T", "\n".join(PARAGRAPHS)),
                                     ArticleContent("T", reworded)).classes
+
+
+def test_a_new_time_in_an_update_note_is_a_date_not_a_correction() -> None:
+    note = "Editor's note: This story was updated at {} with new figures."
+    before = ArticleContent("T", "\n".join([*PARAGRAPHS, note.format("5:45 p.m.")]))
+    after = ArticleContent("T", "\n".join([*PARAGRAPHS, note.format("6:10 p.m.")]))
+    result = compare(before, after)
+    assert "correction" not in result.classes and result.severity != "critical"

@@ -25,6 +25,7 @@ count as ``dates``, never as edited sentences or figures: they are page churn.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -186,6 +187,10 @@ def _add_figures(found: Findings, before: str, after: str) -> None:
     found.figures.append((removed, added))
 
 
+def _without_digits(text: str) -> str:
+    return re.sub(r"[\d:.,]+|\b[ap]\.?m\.?", "", normalize(text).lower())
+
+
 def _spelled(figure: str) -> bool:
     return not any(ch.isdigit() for ch in figure)
 
@@ -234,6 +239,8 @@ def _in_lede(step: Step, a: Sentences, b: Sentences) -> bool:
 def _check_edit(found: Findings, before: str, after: str, *, lede: bool) -> None:
     if is_timestamp_line(before) or is_timestamp_line(after):
         found.dates.append("timestamp line changed")
+    elif is_correction_note(before) and _without_digits(before) == _without_digits(after):
+        found.dates.append("update note time changed")  # "updated at 5:45 p.m." -> "6:10 p.m."
     elif is_minor_edit(before, after):
         found.minor += 1
     elif is_correction_note(after):
