@@ -29,7 +29,7 @@ from monitor.health import observe as observe_link
 from monitor.health.drift import drift
 from monitor.health.probe import Prober
 from monitor.health.signals import DEATH, HEALTHY
-from monitor.settings import Settings
+from monitor.settings import HealthSettings, Settings
 from monitor.store import session
 from monitor.store.models import Capture, Event, Host, Source, Version
 from monitor.store.sources import next_check
@@ -337,9 +337,7 @@ def _back_off(
     """A 429 or 503 speaks for the whole host: nobody fetches from it until it is over."""
     if not isinstance(result, HttpExchange) or result.status not in (429, 503):
         return
-    policy = ctx.settings.health
-    wait = timedelta(seconds=observation.retry_after) if observation.retry_after else policy.transient_backoff
-    until = now + min(max(wait, timedelta(seconds=1)), policy.max_backoff)
+    until = now + _retry_delay(observation, ctx.settings.health)
     host_name = host_of(source.url)
     host = db.get(Host, host_name) or Host(host=host_name)
     if host.backoff_until is None or host.backoff_until < until:
@@ -347,6 +345,12 @@ def _back_off(
         host.backoff_reason = f"{result.status} from {source.url}" + (
             f" (Retry-After {observation.retry_after}s)" if observation.retry_after else "")
     db.add(host)
+
+
+def _retry_delay(observation: Observation, policy: HealthSettings) -> timedelta:
+    """Retry-After when the server gave one, else ``transient_backoff``; 1 s to ``max_backoff``."""
+    wait = timedelta(seconds=observation.retry_after or 0) or policy.transient_backoff
+    return min(max(wait, timedelta(seconds=1)), policy.max_backoff)
 
 
 def _result_label(result: HttpExchange | FetchError, observation: Observation) -> str:
@@ -361,6 +365,5 @@ def _next_check_at(
     schedule = ctx.settings.schedule
     interval = timedelta(seconds=source.interval_s) if source.interval_s else schedule.interval
     if offline or observation.signal is Signal.TRANSIENT:
-        retry = timedelta(seconds=observation.retry_after or 0) or ctx.settings.health.transient_backoff
-        return now + min(max(retry, timedelta(seconds=1)), interval, ctx.settings.health.max_backoff)
+        return now + min(_retry_delay(observation, ctx.settings.health), interval)
     return next_check(now, interval, schedule.jitter, ctx.rng)

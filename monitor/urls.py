@@ -47,6 +47,14 @@ def canonicalize(url: str) -> str:
     return urlunsplit((scheme, host, parts.path or "/", query, ""))
 
 
+def canonical_or_raw(url: str) -> str:
+    """The canonical form, or ``url`` itself when it cannot be parsed (a server's odd Location)."""
+    try:
+        return canonicalize(url)
+    except BadURL:
+        return url
+
+
 def _drop_tracking(query: str) -> str:
     if not query:
         return ""

@@ -32,12 +32,13 @@ class PassGuard:
     def fetched(self, host: str, network_failure: bool) -> None:
         """Report one fetch of the pass (call exactly once per source, even on error)."""
         self._hosts[host] = self._hosts.get(host, True) and network_failure
-        self._pending -= 1
-        if self._pending <= 0:
-            self._all_fetched.set()
+        self._count()
 
     def skipped(self) -> None:
         """Report a source of the pass that was not fetched (its host is backing off)."""
+        self._count()
+
+    def _count(self) -> None:
         self._pending -= 1
         if self._pending <= 0:
             self._all_fetched.set()

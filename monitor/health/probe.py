@@ -32,7 +32,7 @@ from monitor.extract import Extractor
 from monitor.fetch import Fetcher
 from monitor.settings import HealthSettings
 from monitor.store import Host, session
-from monitor.urls import BadURL, canonicalize, host_of
+from monitor.urls import canonical_or_raw, host_of
 
 RETRY_FAILED_PROBE = timedelta(hours=1)
 SAME_PAGE = 0.8  # text similarity at which a page is the host's dead end
@@ -127,9 +127,9 @@ class Prober:
             return HostProbe("unknown", url, now, status, reason=f"probe answered {status}")
         if status >= 400:
             return HostProbe("honest", url, now, status, reason=f"a random path gets {status}")
-        final = _canonical(result.url)
+        final = canonical_or_raw(result.url)
         content = await self._extractor.extract(result.body, result.url) if result.body else None
-        redirected = bool(result.redirects) and final != _canonical(url)
+        redirected = bool(result.redirects) and final != canonical_or_raw(url)
         verdict = "redirect" if redirected else "soft"
         return HostProbe(verdict, url, now, status, final,
                          content.title if content else "", content.text[:_MAX_TEXT] if content else "",
@@ -180,12 +180,5 @@ def sibling_url(url: str, rng: random.Random) -> str:
 
 def _page_of(url: str) -> tuple[str, str]:
     """Host and path: where a redirect lands, whatever query it carries."""
-    parts = urlsplit(_canonical(url))
+    parts = urlsplit(canonical_or_raw(url))
     return parts.netloc, parts.path.rstrip("/") or "/"
-
-
-def _canonical(url: str) -> str:
-    try:
-        return canonicalize(url)
-    except BadURL:
-        return url

@@ -18,7 +18,7 @@ from monitor.clock import iso
 from monitor.compare import ArticleContent
 from monitor.exchange import FetchError, HttpExchange
 from monitor.fetch import NETWORK_ERRORS
-from monitor.urls import BadURL, canonicalize
+from monitor.urls import canonical_or_raw
 
 
 class Signal(StrEnum):
@@ -116,7 +116,7 @@ def _observe_page(
 ) -> Observation:
     if looks_like_bot_check(result.body, content):
         return Observation(Signal.BLOCKED, f"{result.status} bot check page", evidence)
-    final = _canonical(result.url)
+    final = canonical_or_raw(result.url)
     if result.redirects and final != source_url:
         dead_end = redirect_dead_end(source_url, final)
         if dead_end is not None:
@@ -213,10 +213,3 @@ def _retry_after(value: str | None, now: datetime) -> int | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0, int((when - now).total_seconds()))
-
-
-def _canonical(url: str) -> str:
-    try:
-        return canonicalize(url)
-    except BadURL:
-        return url
