@@ -48,11 +48,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import re
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -66,14 +64,13 @@ if str(REPO) not in sys.path:
 
 from sqlmodel import col, select  # noqa: E402
 
-from benchmarks.check_throughput import machine_lines  # noqa: E402
+from benchmarks.common import machine_lines, scratch_home, watch  # noqa: E402
 from monitor.clock import ManualClock  # noqa: E402
 from monitor.fetch import Fetcher  # noqa: E402
-from monitor.home import Home, open_home  # noqa: E402
+from monitor.home import Home  # noqa: E402
 from monitor.schedule import PassSummary, run_pass  # noqa: E402
 from monitor.store import session  # noqa: E402
 from monitor.store.models import Capture, Event  # noqa: E402
-from monitor.store.sources import add_source  # noqa: E402
 from tests.site import NewsSite  # noqa: E402
 from tests.site.pages import fake_paragraph, fake_sentence, fake_story  # noqa: E402
 
@@ -508,22 +505,16 @@ def _naive_line(captures: Sequence[Capture], scenario: Scenario) -> str:
 
 def scenario_run(total: int, passes: int, seed: int, page_kb: int, edit_share: float) -> Score:
     rng = random.Random(seed)
-    with tempfile.TemporaryDirectory(prefix="changes-bench-") as tmp:
-        os.environ.update(ENV)
-        home = open_home(Path(tmp))
+    with scratch_home("changes-bench-", ENV) as home:
         with NewsSite(outlets=OUTLETS, page_kb=page_kb, log_limit=0) as site:
             scenario = build(site, total, passes, rng, edit_share)
-            with session(home.engine) as db:
-                for article in scenario.articles:
-                    source, _ = add_source(db, article.url, T0)
-                    db.flush()
-                    article.source_id = source.id or 0
-                db.commit()
+            ids = watch(home, [a.url for a in scenario.articles], T0)
+            for article, source_id in zip(scenario.articles, ids, strict=True):
+                article.source_id = source_id
             started = time.monotonic()
             summaries = asyncio.run(run_passes(home, scenario, passes, ManualClock(T0)))
             elapsed = time.monotonic() - started
         result = score(home, scenario)
-        home.engine.dispose()
     in_passes = sum(s.seconds for s in summaries)
     result.lines.append(f"\n{result.checks} checks in {elapsed:.0f} s: {result.checks / elapsed:.1f} "
                         f"checks/s ({result.checks / max(in_passes, 1e-9):.1f} inside run_pass)")

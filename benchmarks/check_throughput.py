@@ -25,7 +25,6 @@ import argparse
 import ctypes
 import json
 import os
-import platform
 import random
 import re
 import resource
@@ -44,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.common import machine_lines  # noqa: E402
 from tests.site import NewsSite  # noqa: E402
 from tests.site.__main__ import outlet_names, populate  # noqa: E402
 from tests.site.pages import fake_paragraph  # noqa: E402
@@ -119,43 +119,6 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     return Options(args.sources, args.outlets, args.page_kb, args.passes, args.edit_share,
                    args.per_host, args.concurrency or args.outlets * args.per_host, args.seed,
                    args.keep, tuple(args.setting))
-
-
-# ------------------------------------------------------------------ machine
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _ram_gib() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / MB
-    except OSError:
-        pass
-    return 0.0
-
-
-def machine_lines() -> list[str]:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    lines = [f"machine: nproc {usable} (cpu_count {os.cpu_count()}), CPU {_cpu_model()}, "
-             f"RAM {_ram_gib():.1f} GiB",
-             f"python {platform.python_version()} ({sys.executable}), {platform.platform()}"]
-    try:
-        quota = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota and quota[0] != "max":
-            lines.append(f"cgroup CPU quota: {int(quota[0]) / int(quota[1]):.2f} CPUs")
-    except (OSError, ValueError, IndexError):
-        pass
-    return lines
 
 
 # --------------------------------------------------------------- processes

@@ -70,7 +70,7 @@ for _noisy in ("trafilatura", "htmldate", "dateparser", "courlan", "justext"):
 import lxml.html  # noqa: E402
 from lxml.html import HtmlElement  # noqa: E402
 
-from benchmarks.check_throughput import machine_lines  # noqa: E402
+from benchmarks.common import machine_lines  # noqa: E402
 from monitor.compare import ArticleContent, compare, fingerprint, normalize  # noqa: E402
 from monitor.compare.words import levenshtein  # noqa: E402
 from monitor.extract import extract_article  # noqa: E402

@@ -25,16 +25,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -42,15 +41,13 @@ if str(REPO) not in sys.path:
 
 from sqlmodel import col, select  # noqa: E402
 
-from benchmarks.check_throughput import machine_lines  # noqa: E402
-from monitor.check import CheckContext  # noqa: E402
+from benchmarks.common import machine_lines, scratch_home, watch  # noqa: E402
 from monitor.clock import ManualClock  # noqa: E402
 from monitor.fetch import Fetcher  # noqa: E402
-from monitor.home import Home, open_home  # noqa: E402
+from monitor.home import Home  # noqa: E402
 from monitor.schedule import PassSummary, run_pass  # noqa: E402
 from monitor.store import session  # noqa: E402
 from monitor.store.models import Capture, Event  # noqa: E402
-from monitor.store.sources import add_source  # noqa: E402
 from tests.site import NewsSite  # noqa: E402
 from tests.site.pages import fake_paragraph, fake_story  # noqa: E402
 
@@ -212,7 +209,7 @@ async def run_days(home: Home, scenario: Scenario, passes: int, outage_day: int,
             if day == outage_day:
                 site.outage(True)
             started = clock.now()
-            summary = await _pass(ctx, ids)
+            summary = await run_pass(ctx, ids)
             if day == outage_day:
                 site.outage(False)
                 _host_deaths(scenario, day, clock.now(), again=True)
@@ -221,10 +218,6 @@ async def run_days(home: Home, scenario: Scenario, passes: int, outage_day: int,
             print(f"  day {day:2d}: {summary.line()}" + ("  <- network outage" if day == outage_day
                                                           else ""), flush=True)
     return summaries, outage_window
-
-
-async def _pass(ctx: CheckContext, ids: list[int]) -> PassSummary:
-    return await run_pass(ctx, ids)
 
 
 def _host_deaths(scenario: Scenario, day: int, now: datetime, again: bool = False) -> None:
@@ -333,30 +326,19 @@ def _naive_alarms(captures: Sequence[Capture], articles: Sequence[Article],
 def scenario_run(total: int, passes: int, seed: int, small: bool = False) -> Score:
     rng = random.Random(seed)
     outage_day = passes // 2
-    with tempfile.TemporaryDirectory(prefix="health-bench-") as tmp:
-        os.environ.update(ENV)
-        home = open_home(Path(tmp))
-        named, tls = ("dnsnews",), ("securepost",)
-        outlets = (*ARTICLE_OUTLETS, *HOST_DEATHS.values()) if not small else ("apnews", "cnn")
-        with NewsSite(outlets=outlets, static_outlets=["reuters"] if not small else [],
-                      soft404_outlets=[SOFT_HOST] if not small else [],
-                      named_outlets=named if not small else (), tls_outlets=tls if not small else (),
-                      log_limit=0) as site:
-            if small:
-                scenario = _small_scenario(site, total, passes, outage_day, rng)
-            else:
-                scenario = build(site, total, passes, outage_day, rng)
-            with session(home.engine) as db:
-                for article in scenario.articles:
-                    source, _ = add_source(db, article.url, T0)
-                    db.flush()
-                    article.source_id = source.id or 0
-                db.commit()
-            clock = ManualClock(T0)
-            _, window = asyncio.run(run_days(home, scenario, passes, outage_day, clock))
-        result = score(home, scenario.articles, window)
-        home.engine.dispose()
-    return result
+    options: dict[str, Any] = {"outlets": ("apnews", "cnn")} if small else {
+        "outlets": (*ARTICLE_OUTLETS, *HOST_DEATHS.values()), "static_outlets": ["reuters"],
+        "soft404_outlets": [SOFT_HOST], "named_outlets": ["dnsnews"], "tls_outlets": ["securepost"]}
+    with scratch_home("health-bench-", ENV) as home, NewsSite(**options, log_limit=0) as site:
+        if small:
+            scenario = _small_scenario(site, total, passes, outage_day, rng)
+        else:
+            scenario = build(site, total, passes, outage_day, rng)
+        ids = watch(home, [a.url for a in scenario.articles], T0)
+        for article, source_id in zip(scenario.articles, ids, strict=True):
+            article.source_id = source_id
+        _, window = asyncio.run(run_days(home, scenario, passes, outage_day, ManualClock(T0)))
+        return score(home, scenario.articles, window)
 
 
 def _small_scenario(site: NewsSite, total: int, passes: int, outage_day: int,
