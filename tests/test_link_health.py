@@ -130,27 +130,32 @@ def test_redirects_to_where_sites_send_retired_stories_are_deaths(
     assert words in events_of(home, "failing")[0].summary
 
 
+def _one_among_neighbours(site: NewsSite, home: Home, clock: ManualClock, outlet: str) -> list[int]:
+    """A story on ``outlet`` (first id) and on three healthy hosts, so the offline guard can vote."""
+    urls = [publish(site, o, "story") for o in (outlet, "apnews", "cnn", "reuters")]
+    return add_sources(home, clock, *urls)
+
+
+def _break(site: NewsSite, outlet: str, error_class: str, broken: bool = True) -> None:
+    if error_class == "dns":
+        site.dns_fail(outlet, broken)
+    else:
+        site.tls_break(outlet, broken)
+
+
 @pytest.mark.parametrize(("outlet", "error_class"), [("dnsnews", "dns"), ("securepost", "tls")])
 def test_a_name_that_stops_resolving_or_a_certificate_that_breaks_is_dead_when_it_persists(
     wide_site: NewsSite, home: Home, clock: ManualClock, outlet: str, error_class: str
 ) -> None:
-    url = publish(wide_site, outlet, "story")
-    others = [publish(wide_site, o, "story") for o in ("apnews", "cnn", "reuters")]
-    ids = add_sources(home, clock, url, *others)
+    ids = _one_among_neighbours(wide_site, home, clock, outlet)
     transport = wide_site.transport()
     _days(home, clock, ids, 1, transport)
-    if error_class == "dns":
-        wide_site.dns_fail(outlet)
-    else:
-        wide_site.tls_break(outlet)
+    _break(wide_site, outlet, error_class)
     _days(home, clock, ids, 4, transport)
     assert _kinds(home, ids[0]) == ["archived", "failing", "dead"]
     assert source_row(home, ids[0]).evidence["error_class"] == error_class
     assert all(_kinds(home, i) == ["archived"] for i in ids[1:])
-    if error_class == "dns":
-        wide_site.dns_fail(outlet, broken=False)
-    else:
-        wide_site.tls_break(outlet, broken=False)
+    _break(wide_site, outlet, error_class, broken=False)
     _days(home, clock, ids, 1, transport)
     assert _kinds(home, ids[0])[-1] == "recovered"
 
@@ -158,9 +163,7 @@ def test_a_name_that_stops_resolving_or_a_certificate_that_breaks_is_dead_when_i
 def test_a_dns_hiccup_that_clears_is_only_failing(
     wide_site: NewsSite, home: Home, clock: ManualClock
 ) -> None:
-    url = publish(wide_site, "dnsnews", "story")
-    others = [publish(wide_site, o, "story") for o in ("apnews", "cnn", "reuters")]
-    ids = add_sources(home, clock, url, *others)
+    ids = _one_among_neighbours(wide_site, home, clock, "dnsnews")
     transport = wide_site.transport()
     _days(home, clock, ids, 1, transport)
     wide_site.dns_fail("dnsnews")
