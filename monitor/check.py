@@ -84,7 +84,6 @@ async def check_source(
         source = _get(db, source_id)
         last_response = _response_capture(db, source.last_response_capture_id)
         validated = _response_capture(db, source.validators_capture_id)
-        current = db.get(Version, source.current_version_id) if source.current_version_id else None
         host = db.get(Host, host_of(source.url))
     if host is not None and host.backoff_until is not None and host.backoff_until > ctx.clock.now():
         guard.skipped()
@@ -102,7 +101,7 @@ async def check_source(
     stored = _archive(ctx, source, previous, result)
     content = await _extract(ctx, result, stored)
     observation = _repeat_verdict(observe_link(result, source.url, content), result, stored, previous)
-    observation = await _second_look(ctx, source, result, content, current, observation)
+    observation = await _second_look(ctx, source, result, content, observation)
     offline = is_network_failure(result) and await guard.offline()
     return _record(ctx, source_id, result, stored, content, offline, observation)
 
@@ -127,7 +126,7 @@ def _repeat_verdict(
 
 async def _second_look(
     ctx: CheckContext, source: Source, result: HttpExchange | FetchError,
-    content: ArticleContent | None, current: Version | None, observation: Observation,
+    content: ArticleContent | None, observation: Observation,
 ) -> Observation:
     """Is this healthy-looking 200 the host's dead end, or another article?
 
@@ -138,9 +137,10 @@ async def _second_look(
     if observation.signal not in (Signal.OK, Signal.MOVED) or content is None:
         return observation
     assert isinstance(result, HttpExchange)
-    before = content_of(current) if current is not None else None
+    current = _current_version(ctx, source)  # read only here: revisits and 304s never get this far
     if current is not None and fingerprint(content) == current.fingerprint:
         return observation
+    before = content_of(current) if current is not None else None
     score = similarity(before.text, content.text) if before is not None else None
     if ctx.settings.health.probe and (score is None or score < SUSPICIOUS):
         probe = await ctx.host_prober().probe(result.url)
@@ -153,6 +153,13 @@ async def _second_look(
         if reason is not None:
             return Observation(Signal.DRIFT, reason, {**observation.evidence, "title": content.title})
     return observation
+
+
+def _current_version(ctx: CheckContext, source: Source) -> Version | None:
+    if source.current_version_id is None:
+        return None
+    with session(ctx.engine) as db:
+        return db.get(Version, source.current_version_id)
 
 
 def _defer(ctx: CheckContext, source_id: int, host: Host) -> CheckOutcome:
