@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from monitor.capture import RecordRef, Stored, WarcArchive, payload_digest
+from monitor.archive.warc import RecordRef, Stored, WarcArchive, payload_digest
 from monitor.clock import Clock, iso
 from monitor.compare import ArticleContent, fingerprint, similarity
 from monitor.events import new_event

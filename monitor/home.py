@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
-from monitor.capture import WarcArchive
+from monitor.archive.warc import WarcArchive
 from monitor.check import CheckContext
 from monitor.clock import Clock, SystemClock
 from monitor.config import SourcesFile, load_settings, read_sources_file

@@ -11,7 +11,7 @@ import re
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic_settings import (
@@ -138,6 +138,32 @@ class ScheduleSettings(Section):
 class ArchiveSettings(Section):
     max_file_bytes: int = Field(100_000_000, gt=0, description="WARC file size before rotation.")
     fsync: bool = Field(True, description="fsync each record before its row is committed.")
+    keep: Literal["changes", "every"] = Field(
+        "changes", description="changes: the full response only when the article or the link "
+        "health changed, or full_every has passed; every: every response in full.")
+    full_every: Duration = Field(
+        timedelta(days=1), description="With keep=changes, the longest time without a full response.")
+    compact: Literal["metadata", "row"] = Field(
+        "metadata", description="How other checks are kept: a small WARC metadata record, or the "
+        "database row only.")
+    replay_url: str = Field(
+        "http://localhost:8080/monitor/", description="Where archived copies are replayed "
+        "(pywb collection or web server): Memento and annotate link to it.")
+    gc_compact_after: Duration = Field(
+        timedelta(days=90), description="monitor gc prunes compact records older than this.")
+
+
+class PublicSettings(Section):
+    save_page_now: bool = Field(
+        False, description="Submit each new version to the Internet Archive's Save Page Now.")
+    spn_endpoint: str = Field("https://web.archive.org/save", description="Save Page Now API.")
+    spn_access_key: str | None = Field(None, description="archive.org S3-style access key for SPN.")
+    spn_secret: str | None = Field(None, description="The secret that goes with spn_access_key.")
+    lookup: bool = Field(
+        True, description="Ask the Memento aggregator for public copies (diff --from cited, restore).")
+    aggregator: str = Field(
+        "https://timetravel.mementoweb.org/timemap/link/", description="Memento aggregator: "
+        "TimeMap URL prefix; the archived URL is appended.")
 
 
 class ExtractSettings(Section):
@@ -172,6 +198,7 @@ class Settings(BaseSettings):
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)  # type: ignore[arg-type]
     extract: ExtractSettings = Field(default_factory=ExtractSettings)  # type: ignore[arg-type]
     compare: CompareSettings = Field(default_factory=CompareSettings)  # type: ignore[arg-type]
+    public: PublicSettings = Field(default_factory=PublicSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from monitor.capture import (
+from monitor.archive.warc import (
     ArchiveError,
     RecordRef,
     Stored,
@@ -285,7 +285,7 @@ import sys
 from datetime import datetime, UTC
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from monitor.capture import WarcArchive
+from monitor.archive.warc import WarcArchive
 from monitor.exchange import HttpExchange, HttpRequest
 with WarcArchive(Path(sys.argv[1]), fsync=False) as arc:
     for i in range(25):

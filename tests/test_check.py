@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from monitor.archive.restore import find_copy, html_bytes
 from monitor.check import check_source
 from monitor.clock import ManualClock
 from monitor.home import Home
-from monitor.restore import find_copy, html_bytes
 from monitor.store import session
 from monitor.store.models import Capture, Version
 from tests.conftest import PARAGRAPHS, checking, publish

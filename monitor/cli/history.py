@@ -13,14 +13,14 @@ import typer
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from monitor.capture import WarcArchive
+from monitor.archive.restore import NothingArchived, find_copy, html_bytes, text_of, warc_bytes
+from monitor.archive.warc import WarcArchive
 from monitor.check import stored_of
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso, parse_time, parse_until
 from monitor.compare import compare
 from monitor.events import event_json
 from monitor.report import ReportEntry, render_html_report, render_plain, render_terminal
-from monitor.restore import NothingArchived, find_copy, html_bytes, text_of, warc_bytes
 from monitor.store import session
 from monitor.store.models import Capture, Event, Source, Version
 from monitor.store.sources import find_source

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from monitor.capture import WarcArchive
+from monitor.archive.warc import WarcArchive
 from monitor.check import stored_of
 from monitor.clock import iso
 from monitor.store.models import Capture, Source, Version
