@@ -1,7 +1,8 @@
 """The ``monitor`` command: a thin layer over the library.
 
 Commands live by theme: ``checks`` (run, check, health), ``sources`` (add, remove,
-pause, resume, import, status), ``history`` (events, diff, report, restore).
+pause, resume, import, status), ``history`` (events, diff, report, restore),
+``archive`` (export, verify, gc), ``links`` (timemap, annotate).
 """
 
 from __future__ import annotations
@@ -80,6 +81,6 @@ def is_terminal() -> bool:
 
 
 def main() -> None:
-    from monitor.cli import checks, history, sources  # noqa: F401  (register commands)
+    from monitor.cli import archive, checks, history, links, sources  # noqa: F401  (register commands)
 
     app()
