@@ -12,8 +12,17 @@ from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -156,14 +165,38 @@ class ArchiveSettings(Section):
 class PublicSettings(Section):
     save_page_now: bool = Field(
         False, description="Submit each new version to the Internet Archive's Save Page Now.")
-    spn_endpoint: str = Field("https://web.archive.org/save", description="Save Page Now API.")
+    spn_endpoint: str = Field(
+        "https://web.archive.org/save", description="Save Page Now API; its copies are replayed "
+        "under /web/ on the same host.")
     spn_access_key: str | None = Field(None, description="archive.org S3-style access key for SPN.")
     spn_secret: str | None = Field(None, description="The secret that goes with spn_access_key.")
+    spn_wait: Duration = Field(
+        timedelta(minutes=2), description="Longest a pass waits for SPN to finish its captures; "
+        "unfinished ones are asked about on the next pass.")
+    spn_backoff: Duration = Field(
+        timedelta(minutes=30), description="Wait before retrying a failed submission; doubles "
+        "with each failure, at most a day.")
+    spn_max_attempts: int = Field(6, ge=1, description="Submissions of one version before giving up.")
     lookup: bool = Field(
         True, description="Ask the Memento aggregator for public copies (diff --from cited, restore).")
     aggregator: str = Field(
         "https://timetravel.mementoweb.org/timemap/link/", description="Memento aggregator: "
         "TimeMap URL prefix; the archived URL is appended.")
+
+    @field_validator("spn_endpoint", "aggregator")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_for_spn(self) -> PublicSettings:
+        if self.save_page_now and not (self.spn_access_key and self.spn_secret):
+            raise ValueError("save_page_now needs spn_access_key and spn_secret "
+                             "(archive.org → account settings → S3 API keys)")
+        return self
 
 
 class ExtractSettings(Section):
