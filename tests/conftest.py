@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -44,6 +45,30 @@ def shared(relative: str) -> Path:
             pytest.fail(f"{path} is missing: CI must run with shared/ beside the repository")
         pytest.skip(f"{path} not present (set MONITOR_TEST_SHARED to the shared folder)")
     return path
+
+
+# Read once at import: the autouse _test_env fixture clears every MONITOR_* variable.
+_TOOLS_DIR = os.environ.get("MONITOR_ARCHIVE_TOOLS")
+ARCHIVE_TOOLS = [*([Path(_TOOLS_DIR)] if _TOOLS_DIR else []), REPO / ".ci-tools" / "bin"]
+TOOLS_HINT = ("python3 -m venv .ci-tools && .ci-tools/bin/pip install pywb==2.10.0 wacz==0.6.0 "
+              "(pywb's pins clash with ours, so it gets its own virtualenv)")
+
+
+def archive_tool(name: str) -> Path:
+    """An archivist's tool (pywb's ``wayback``, ``wb-manager``; ``wacz``) from its own virtualenv:
+    ``$MONITOR_ARCHIVE_TOOLS``, then ``.ci-tools/bin``, then PATH.
+
+    Skipped with the install command when missing; with CI=true its absence is a failure."""
+    for folder in ARCHIVE_TOOLS:
+        if (folder / name).is_file():
+            return folder / name
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    message = f"{name} not installed: run {TOOLS_HINT}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI must install it (.ci/run does)")
+    pytest.skip(message)
 
 
 SEED_URL_COUNT = 10
