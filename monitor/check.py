@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from monitor.archive.policy import CheckFacts, compact_fields, full_copy_reason
 from monitor.archive.warc import RecordRef, Stored, WarcArchive, payload_digest
 from monitor.clock import Clock, iso
 from monitor.compare import ArticleContent, fingerprint, similarity
@@ -72,6 +73,16 @@ class CheckOutcome:
     deferred: bool = False  # not fetched: the host asked us to back off
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What the archive kept of a fetch: its records (None: nothing, or the row only) and
+    the stored response a revisit or compact record stands in for."""
+
+    stored: Stored | None
+    previous_id: int | None
+    repeated: bool  # a 304 or identical bytes: the article is the previous one
+
+
 SUSPICIOUS = 0.5  # below this similarity to the last good version, ask the host's probe
 
 
@@ -98,26 +109,40 @@ async def check_source(
     # a 304 repeats the response our validators came from; an identical payload, the last one
     not_modified = isinstance(result, HttpExchange) and result.status == 304
     previous = (validated or last_response) if not_modified else last_response
-    stored = _archive(ctx, source, previous, result)
-    content = await _extract(ctx, result, stored)
-    observation = _repeat_verdict(observe_link(result, source.url, content), result, stored, previous)
-    observation = await _second_look(ctx, source, result, content, observation)
+    repeated = _repeats(source, previous, result)
+    content = None if repeated else await _extract(ctx, result)
+    current = _current_version(ctx, source) if content is not None else None
+    observation = observe_link(result, source.url, content)
+    if repeated:
+        observation = _repeat_verdict(observation, previous)
+    observation = await _second_look(ctx, source, result, content, current, observation)
     offline = is_network_failure(result) and await guard.offline()
-    return _record(ctx, source_id, result, stored, content, offline, observation)
+    stored = _archive(ctx, source, previous, result, repeated, _facts(observation, content, current))
+    kept = Kept(stored, previous.id if previous is not None else None, repeated)
+    return _record(ctx, source_id, result, kept, content, offline, observation)
 
 
-def _repeat_verdict(
-    observation: Observation, result: HttpExchange | FetchError, stored: Stored | None,
-    previous: Capture | None,
-) -> Observation:
+def _repeats(source: Source, previous: Capture | None, result: HttpExchange | FetchError) -> bool:
+    """A 304, or the very bytes of the last stored response: nothing new to read."""
+    if not isinstance(result, HttpExchange) or previous is None:
+        return False
+    return result.status == 304 or payload_digest(result.body) == source.last_payload_digest
+
+
+def _facts(observation: Observation, content: ArticleContent | None, current: Version | None) -> CheckFacts:
+    return CheckFacts(signal=observation.signal.value,
+                      article=fingerprint(content) if content is not None else None,
+                      current_version_id=current.id if current else None,
+                      current_article=current.fingerprint if current else None)
+
+
+def _repeat_verdict(observation: Observation, previous: Capture | None) -> Observation:
     """A 304 or an identical payload says what the response it repeats said.
 
     Without this, an unchanged "not found" page (a revisit, nothing extracted) would
     read as a healthy answer and undo the evidence gathered so far.
     """
-    repeated = isinstance(result, HttpExchange) and (
-        result.status == 304 or (stored is not None and stored.record_type == "revisit"))
-    if not repeated or previous is None or previous.outcome not in DEATH:
+    if previous is None or previous.outcome not in DEATH:
         return observation
     signal = Signal(previous.outcome)
     return Observation(signal, f"same page as the {signal.value} answer of {iso(previous.at)}",
@@ -126,7 +151,7 @@ def _repeat_verdict(
 
 async def _second_look(
     ctx: CheckContext, source: Source, result: HttpExchange | FetchError,
-    content: ArticleContent | None, observation: Observation,
+    content: ArticleContent | None, current: Version | None, observation: Observation,
 ) -> Observation:
     """Is this healthy-looking 200 the host's dead end, or another article?
 
@@ -137,7 +162,6 @@ async def _second_look(
     if observation.signal not in (Signal.OK, Signal.MOVED) or content is None:
         return observation
     assert isinstance(result, HttpExchange)
-    current = _current_version(ctx, source)  # read only here: revisits and 304s never get this far
     if current is not None and fingerprint(content) == current.fingerprint:
         return observation
     before = content_of(current) if current is not None else None
@@ -156,6 +180,7 @@ async def _second_look(
 
 
 def _current_version(ctx: CheckContext, source: Source) -> Version | None:
+    """Read only for new bytes that were extracted: revisits and 304s never need it."""
     if source.current_version_id is None:
         return None
     with session(ctx.engine) as db:
@@ -183,22 +208,28 @@ def _get(db: Session, source_id: int) -> Source:
 
 
 def _archive(
-    ctx: CheckContext, source: Source, previous: Capture | None, result: HttpExchange | FetchError
+    ctx: CheckContext, source: Source, previous: Capture | None, result: HttpExchange | FetchError,
+    repeated: bool, facts: CheckFacts,
 ) -> Stored | None:
-    """Write the WARC records for this fetch (flushed to disk before any row is committed)."""
+    """Write the WARC records for this fetch (flushed to disk before any row is committed).
+
+    Repeated bytes become a revisit; new bytes a full response or, when the capture
+    policy finds nothing new in them, a compact record (monitor/archive/policy.py).
+    """
     if isinstance(result, FetchError):
         return None
-    if previous is None:
+    if repeated:
+        assert previous is not None
+        profile = "server-not-modified" if result.status == 304 else "identical-payload-digest"
+        return ctx.archive.write_revisit(result, refers_to=stored_of(previous),
+                                         refers_to_uri=previous.final_url or previous.url,
+                                         refers_to_date=previous.at, profile=profile)
+    if previous is None or full_copy_reason(ctx.settings.archive, previous, result, facts):
         return ctx.archive.write_response(result)
-    if result.status == 304:
-        profile = "server-not-modified"
-    elif payload_digest(result.body) == source.last_payload_digest:
-        profile = "identical-payload-digest"
-    else:
-        return ctx.archive.write_response(result)
-    return ctx.archive.write_revisit(result, refers_to=stored_of(previous),
-                                     refers_to_uri=previous.final_url or previous.url,
-                                     refers_to_date=previous.at, profile=profile)
+    if ctx.settings.archive.compact == "row":
+        return None
+    about = compact_fields(result, previous, facts, payload_digest(result.body))
+    return ctx.archive.write_metadata(result, refers_to=stored_of(previous), about=about)
 
 
 def _response_capture(db: Session, capture_id: int | None) -> Capture | None:
@@ -226,13 +257,9 @@ def stored_of(capture: Capture) -> Stored:
     )
 
 
-async def _extract(
-    ctx: CheckContext, result: HttpExchange | FetchError, stored: Stored | None
-) -> ArticleContent | None:
-    """Extract only new payloads of successful responses: a revisit's article is unchanged."""
-    if not isinstance(result, HttpExchange) or stored is None or stored.record_type != "response":
-        return None
-    if not 200 <= result.status < 300 or not result.body:
+async def _extract(ctx: CheckContext, result: HttpExchange | FetchError) -> ArticleContent | None:
+    """Extract new payloads of successful responses."""
+    if not isinstance(result, HttpExchange) or not 200 <= result.status < 300 or not result.body:
         return None
     return await ctx.extractor.extract(result.body, result.url)
 
@@ -241,7 +268,7 @@ def _record(
     ctx: CheckContext,
     source_id: int,
     result: HttpExchange | FetchError,
-    stored: Stored | None,
+    kept: Kept,
     content: ArticleContent | None,
     offline: bool,
     observation: Observation,
@@ -250,14 +277,13 @@ def _record(
     now = ctx.clock.now()
     with session(ctx.engine) as db:
         source = _get(db, source_id)
-        capture = _capture_row(source, result, stored)
+        capture = _capture_row(source, result, kept)
         db.add(capture)
         db.flush()
         capture.outcome = observation.signal.value
         outcome = ContentOutcome(current_version_id=source.current_version_id)
         if observation.signal in HEALTHY:  # a "not found" page is not a version of the article
-            unchanged = stored is not None and stored.record_type == "revisit"
-            outcome = record_content(db, source, capture, content, unchanged, now, ctx.settings)
+            outcome = record_content(db, source, capture, content, kept.repeated, now, ctx.settings)
         events: list[Event] = list(outcome.events)
         if not offline:
             events.extend(_judge(db, source, observation, now, ctx, outcome))
@@ -296,7 +322,7 @@ def _follow_move(db: Session, source: Source, new_url: str) -> bool:
     return True
 
 
-def _capture_row(source: Source, result: HttpExchange | FetchError, stored: Stored | None) -> Capture:
+def _capture_row(source: Source, result: HttpExchange | FetchError, kept: Kept) -> Capture:
     capture = Capture(source_id=source.id or 0, at=result.fetched_at, url=source.url,
                       elapsed_ms=result.elapsed_ms,
                       redirects=[{"url": h.url, "status": h.status, "location": h.location}
@@ -306,16 +332,18 @@ def _capture_row(source: Source, result: HttpExchange | FetchError, stored: Stor
         return capture
     capture.final_url, capture.status = result.url, result.status
     capture.content_length = len(result.body)
+    stored = kept.stored
+    if stored is None or stored.record_type != "response":  # revisit or compact: same as previous
+        capture.refers_to_capture_id = kept.previous_id
+        capture.payload_digest = payload_digest(result.body) if result.status != 304 else None
     if stored is not None:
         capture.record_type, capture.record_id = stored.record_type, stored.record_id
-        capture.payload_digest = stored.payload_digest
+        capture.payload_digest = stored.payload_digest or capture.payload_digest
         capture.warc_file = stored.response.file
         capture.warc_offset, capture.warc_length = stored.response.offset, stored.response.length
         if stored.request is not None:
             capture.request_offset = stored.request.offset
             capture.request_length = stored.request.length
-        if stored.record_type == "revisit":
-            capture.refers_to_capture_id = source.last_response_capture_id
     return capture
 
 
@@ -330,7 +358,9 @@ def _update_source(
     if capture.record_type == "response":
         source.last_response_capture_id = capture.id
         source.last_payload_digest = capture.payload_digest
-    if isinstance(result, HttpExchange) and 200 <= result.status < 300:
+    # validators stay those of a stored response: a 304 then repeats bytes we hold
+    if isinstance(result, HttpExchange) and 200 <= result.status < 300 and capture.record_type in (
+            "response", "revisit"):
         source.etag = result.header("etag")
         source.last_modified = result.header("last-modified")
         source.validators_capture_id = (capture.refers_to_capture_id if capture.record_type == "revisit"

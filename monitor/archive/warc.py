@@ -160,6 +160,32 @@ class WarcArchive:
         record = self._build(fields, _response_headers(exchange))
         return self._store(exchange, record, digest, req_id)
 
+    def write_metadata(self, exchange: HttpExchange, *, refers_to: Stored, about: dict[str, str]) -> Stored:
+        """Write a small ``metadata`` record for a check whose bytes are not kept.
+
+        The capture policy (monitor/archive/policy.py) uses it for a churning page whose
+        article did not change: the bytes differ from the stored response, so an
+        identical-payload revisit would be a false claim. The record names the response
+        it matches (``WARC-Refers-To``) and says what came back (``about``, as
+        ``application/warc-fields``); no request record, to stay small.
+        """
+        if refers_to.record_type != "response":
+            raise ValueError("a metadata record must refer to a response record")
+        rec_id = _new_id()
+        fields = {
+            "WARC-Type": "metadata",
+            "WARC-Record-ID": rec_id,
+            "WARC-Date": warc_date(exchange.fetched_at),
+            "WARC-Target-URI": exchange.url,
+            "WARC-Refers-To": refers_to.record_id,
+            "Content-Type": "application/warc-fields",
+        }
+        body = "".join(f"{name}: {value}\r\n" for name, value in about.items()).encode("utf-8")
+        record = self._builder.create_warc_record(
+            exchange.url, "metadata", payload=BytesIO(body), length=len(body), warc_headers_dict=fields)
+        [ref] = self._append([record])
+        return Stored("metadata", rec_id, "", ref, None)
+
     def _build(self, fields: dict[str, str], http: Any, body: bytes = b"") -> Any:
         return self._builder.create_warc_record(
             fields["WARC-Target-URI"], fields["WARC-Type"], payload=BytesIO(body),
