@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from monitor.archive.submissions import save_public_copies
 from monitor.check import CheckContext, CheckOutcome, check_source
 from monitor.events import NOT_ALERTS, new_event
 from monitor.exchange import FetchError
@@ -35,6 +36,7 @@ class PassSummary:
     errors: int = 0  # the monitor itself failed on a source (a bug, a full disk …)
     deferred: int = 0  # not fetched: their host asked us to back off (429/503)
     offline: bool = False
+    public: str = ""  # what happened to the public copies (Save Page Now), if anything
     seconds: float = 0.0
     signals: Counter[str] = field(default_factory=Counter)
     outcomes: list[CheckOutcome] = field(default_factory=list)
@@ -47,6 +49,8 @@ class PassSummary:
             parts.append(f"{self.deferred} deferred (host backing off)")
         if self.offline:
             parts.append("OFFLINE: network unreachable, nobody judged")
+        if self.public:
+            parts.append(self.public)
         return ", ".join(parts) + f" in {self.seconds:.1f}s"
 
 
@@ -70,6 +74,7 @@ async def run_pass(
             release(db, ids)  # a check that crashed or was cancelled must not stay leased
     summary.offline = guard.decided_offline
     _record_network_state(ctx, guard, summary.offline)
+    summary.public = await save_public_copies(ctx, summary)  # the checks are committed by now
     summary.seconds = time.monotonic() - started
     return summary
 

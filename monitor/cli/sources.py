@@ -14,7 +14,7 @@ from sqlmodel import Session, col, delete
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso
 from monitor.store import session
-from monitor.store.models import Capture, Event, Host, Source, Version
+from monitor.store.models import Capture, Event, Host, PublicCopy, Source, Version
 from monitor.store.sources import add_source, all_sources, find_source
 from monitor.urls import host_of, links_in
 
@@ -98,7 +98,7 @@ def remove(
 
 
 def _purge(db: Session, source: Source) -> None:
-    for table in (Event, Version, Capture):
+    for table in (PublicCopy, Event, Version, Capture):
         db.exec(delete(table).where(col(table.source_id) == source.id))
     db.delete(source)
 

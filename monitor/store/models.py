@@ -157,3 +157,28 @@ class Host(SQLModel, table=True):
     backoff_reason: str | None = None
     probe_at: datetime | None = _time()
     probe: dict[str, Any] = _json()
+
+
+class PublicCopy(SQLModel, table=True):
+    """A copy of one version in a public web archive (Save Page Now), or the attempt to make one.
+
+    ``status``: ``pending`` (to submit when ``next_attempt_at`` comes, or submitted as
+    ``job_id`` and not done yet), ``saved`` (``uri_m`` is the public copy), ``failed``
+    (retried at ``next_attempt_at``; None: given up or superseded by a newer version).
+    """
+
+    __table_args__ = (Index("ix_publiccopy_version_archive", "version_id", "archive", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    version_id: int = Field(foreign_key="version.id")
+    archive: str  # the archive's host, e.g. web.archive.org
+    url: str  # the URL submitted
+    status: str = Field(default="pending", index=True)
+    job_id: str | None = None
+    uri_m: str | None = None
+    memento_at: datetime | None = _time()
+    attempts: int = 0
+    last_error: str | None = None
+    requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    next_attempt_at: datetime | None = _time()

@@ -8,6 +8,7 @@ any path. Run ``python -m tests.site --help`` for the standalone server used by 
 """
 
 from .pages import Article
+from .public import InternetArchive, MementoAggregator
 from .server import NewsSite
 
-__all__ = ["Article", "NewsSite"]
+__all__ = ["Article", "InternetArchive", "MementoAggregator", "NewsSite"]
