@@ -23,3 +23,11 @@ def test_changes_benchmark_meets_its_targets() -> None:
                            "--seed", "1"], capture_output=True, text=True, timeout=110, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "recall on substantive edits" in proc.stdout
+
+
+def test_archive_bytes_benchmark_meets_its_target() -> None:
+    """An unchanged check's record costs at most 2 KB, churning page or not; keep=every is the peer."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "archive_bytes.py"), "--quick",
+                           "--seed", "1"], capture_output=True, text=True, timeout=110, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "metadata" in proc.stdout and "archive.keep = every" in proc.stdout

@@ -13,8 +13,9 @@ import typer
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from monitor.archive.restore import NothingArchived, find_copy, html_bytes, text_of, warc_bytes
-from monitor.archive.warc import WarcArchive
+from monitor.archive.restore import FORMS, Form, NothingArchived, find_copy, restore_bytes
+from monitor.archive.restore_set import INDEX, restore_all, write_index
+from monitor.archive.warc import ArchiveError, WarcArchive
 from monitor.check import stored_of
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso, parse_time, parse_until
@@ -173,24 +174,33 @@ def _copy(db: Session, archive: WarcArchive, version: Version, copies: Path) -> 
 @app.command()
 def restore(
     ctx: typer.Context,
-    source: SourceArg,
+    source: Annotated[str | None, typer.Argument(help="Source id or URL (or --all).",
+                                                 show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every source, into the folder -o names, "
+                                                     "with an index.html.")] = False,
     at: Annotated[str | None, typer.Option(help="Latest copy at or before this ISO time.")] = None,
-    as_: Annotated[str, typer.Option("--as", help="html (exact bytes), text or warc.")] = "html",
+    as_: Annotated[str, typer.Option("--as", help="html (exact bytes), text, readable (clean page "
+                                                  "with an 'archived copy' banner) or warc.")] = "html",
     output: Annotated[Path | None, typer.Option("-o", "--output",
-                                                help="File to write (default: stdout).")] = None,
+                                                help="File to write (default: stdout); with --all, "
+                                                     "the folder.")] = None,
 ) -> None:
-    """Get the archived copy of a source back, as it was at a time."""
-    if as_ not in ("html", "text", "warc"):
-        fail(f"--as must be html, text or warc, not {as_!r}")
+    """Get the archived copy of a source back, as it was at a time (--all: every source)."""
+    if as_ not in FORMS:
+        fail(f"--as must be {', '.join(FORMS[:-1])} or {FORMS[-1]}, not {as_!r}")
     at_time = _time_option(at, "--at", until=True)
+    if all_:
+        _restore_set(ctx, source, at_time, as_, output)
+        return
+    if source is None:
+        fail("name a source (id or URL), or --all for every source")
     with opened(ctx) as home, session(home.engine) as db:
         found = find_source(db, source)
         archive = home.open_archive()
         try:
             copy = find_copy(db, found, at_time)
-            data = {"html": lambda: html_bytes(archive, copy), "warc": lambda: warc_bytes(archive, copy),
-                    "text": lambda: text_of(copy).encode("utf-8")}[as_]()
-        except NothingArchived as exc:
+            data = restore_bytes(db, archive, found, copy, as_)
+        except (NothingArchived, ArchiveError) as exc:
             fail(str(exc))
         finally:
             archive.close()
@@ -202,3 +212,34 @@ def restore(
     output.write_bytes(data)
     console.print(f"wrote {output}: #{found.id} as captured {iso(copy.capture.at)} "
                   f"({len(data)} bytes, {as_})", highlight=False)
+
+
+def _restore_set(ctx: typer.Context, source: str | None, at: datetime | None, form: Form,
+                 folder: Path | None) -> None:
+    """``restore --all``: every source (paused and removed ones too: their history is kept
+    to be restored) into ``folder``, with an index; exit 1 when some had nothing."""
+    if source is not None:
+        fail("give a source or --all, not both")
+    if folder is None:
+        fail("restore --all needs -o FOLDER")
+    if folder.exists() and not folder.is_dir():
+        fail(f"-o {folder}: is a file, not a folder")
+    with opened(ctx) as home, session(home.engine) as db:
+        if folder.resolve().is_relative_to(home.settings.archive_dir.resolve()):
+            fail(f"-o {folder}: inside the archive ({home.settings.archive_dir}); choose another folder")
+        sources = list(db.exec(select(Source).order_by(col(Source.id))).all())
+        if not sources:
+            fail("no sources to restore (add some with 'monitor add')")
+        archive = home.open_archive()
+        try:
+            entries = restore_all(db, archive, sources, at, form, folder)
+        finally:
+            archive.close()
+        write_index(folder, entries, at, form, SystemClock().now())
+    missing = [entry for entry in entries if entry.file is None]
+    for entry in missing:
+        console.print(f"nothing restored for #{entry.source.id}: {entry.problem}", highlight=False)
+    console.print(f"wrote {folder / INDEX}: {len(entries) - len(missing)} of {len(entries)} sources "
+                  f"restored ({form})", highlight=False)
+    if missing:
+        raise typer.Exit(1)
