@@ -242,7 +242,7 @@ class WarcArchive:
             seg.writer.write_record(seg.writer.create_warcinfo_record(name, self._info))
             self._sync(fh)
             if self._fsync:
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
         except BaseException:
             fh.close()
             raise
@@ -364,6 +364,19 @@ def scan_warc(path: Path, start: int = 0) -> Scan:
         return Scan(start, 0, 0, f"cannot read: {exc.strerror or exc}")
 
 
+def member_spans(fh: BinaryIO) -> list[tuple[int, int]]:
+    """(offset, end) of every complete record of an open ``.warc.gz``; stops at a bad one."""
+    size, pos, spans = os.fstat(fh.fileno()).st_size, 0, []
+    while pos < size:
+        try:
+            end = _member_end(fh, pos)
+        except ArchiveError:
+            break
+        spans.append((pos, end))
+        pos = end
+    return spans
+
+
 def _recover_file(path: Path, start: int) -> str | None:
     try:
         fh = open(path, "r+b")  # noqa: SIM115 - closed below
@@ -478,7 +491,7 @@ def _new_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
