@@ -7,19 +7,23 @@ and of a TimeTravel-style aggregator, which fetch from the imitation news site.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlmodel import col, select
 
+from monitor.archive.linkformat import LinkFormatError, parse_links
+from monitor.archive.public import Memento, MementoLookup, PublicArchiveError
 from monitor.clock import ManualClock
 from monitor.home import Home, open_home
+from monitor.settings import Settings
 from monitor.store import session
 from monitor.store.models import PublicCopy, Version
-from tests.conftest import add_sources, events_of, one_pass, publish
+from tests.conftest import add_sources, events_of, one_pass, publish, run_cli
 from tests.site import InternetArchive, MementoAggregator, NewsSite
 
 CORRECTION = ("Correction: an earlier version of this article misstated the number of new users, "
@@ -52,8 +56,10 @@ def spn_home(home_dir: Path, archive_org: InternetArchive,
 
 
 def copies_of(home: Home) -> list[PublicCopy]:
+    """Every PublicCopy row, by source then version."""
     with session(home.engine) as db:
-        return list(db.exec(select(PublicCopy).order_by(col(PublicCopy.id))).all())
+        return list(db.exec(select(PublicCopy).order_by(col(PublicCopy.source_id),
+                                                         col(PublicCopy.version_id))).all())
 
 
 def version_numbers(home: Home, rows: list[PublicCopy]) -> list[int]:
@@ -183,11 +189,11 @@ def test_bad_keys_or_an_unreachable_spn_never_break_a_check(
     summary = one_pass(home, clock, ids)
     assert summary.checked == 2 and summary.errors == 0
     assert [e.kind for e in events_of(home)] == ["archived", "archived"]
-    rows = copies_of(home)
-    assert [r.attempts for r in rows] == [1, 0]  # refused as a whole: the second waits, untried
-    assert "SPN refused our keys (401)" in (rows[0].last_error or "")
-    assert "not submitted yet" in (rows[1].last_error or "")
-    assert rows[1].next_attempt_at == rows[0].next_attempt_at
+    tried, untried = sorted(copies_of(home), key=lambda r: -r.attempts)
+    assert (tried.attempts, untried.attempts) == (1, 0)  # refused as a whole: the other waits
+    assert "SPN refused our keys (401)" in (tried.last_error or "")
+    assert "not submitted yet" in (untried.last_error or "")
+    assert untried.next_attempt_at == tried.next_attempt_at
     home.engine.dispose()
 
     archive_org.stop()  # now nothing listens there
@@ -195,8 +201,164 @@ def test_bad_keys_or_an_unreachable_spn_never_break_a_check(
     site.edit(first, append=CORRECTION)
     summary = one_pass(home, clock, ids[:1])
     assert summary.errors == 0 and [e.kind for e in events_of(home)][-1] == "changed"
-    old_first, old_second, new_first = copies_of(home)
-    assert "superseded" in (old_first.last_error or "")
-    assert old_second.status == "failed" and "SPN unreachable at" in (old_second.last_error or "")
-    assert "not submitted yet: SPN unreachable" in (new_first.last_error or "")
+    old_first, new_first, old_second = copies_of(home)  # by source, then version
+    assert "superseded: the page now shows version 2" in (old_first.last_error or "")
+    errors = sorted([new_first.last_error or "", old_second.last_error or ""])
+    assert errors[0].startswith("SPN unreachable at") and errors[1].startswith("not submitted yet: SPN")
     home.engine.dispose()
+
+
+# --- the Memento aggregator ---------------------------------------------------------------------
+
+
+def lookup_settings(aggregator: str) -> Settings:
+    return Settings(public={"aggregator": aggregator}, fetch={"timeout": "3s"})
+
+
+def test_public_copies_are_found_through_the_aggregator(
+    site: NewsSite, archive_org: InternetArchive, aggregator: MementoAggregator
+) -> None:
+    url = publish(site, "apnews", "rednote-lookup")
+    older = archive_org.seed_live(url, datetime(2025, 1, 10, 9, 0, tzinfo=UTC))
+    site.edit(url, append=CORRECTION)
+    newer = archive_org.seed_live(url, datetime(2025, 1, 12, 9, 0, tzinfo=UTC))
+
+    async def look() -> tuple[list[Memento], Memento | None, bytes, list[Memento]]:
+        async with MementoLookup(lookup_settings(aggregator.prefix)) as lookup:
+            copies = await lookup.find_public_copies(url)
+            near = await lookup.nearest_public_copy(url, datetime(2025, 1, 11, 18, 0, tzinfo=UTC))
+            assert near is not None
+            return copies, near, await lookup.fetch_raw(near), \
+                await lookup.find_public_copies(url + "-never-archived")
+
+    copies, near, raw, none = asyncio.run(look())
+    assert [c.at for c in copies] == [older.at, newer.at]
+    assert copies[0].uri == f"{archive_org.base_url}/web/20250110090000/{url}"
+    assert copies[0].raw_uri == f"{archive_org.base_url}/web/20250110090000id_/{url}"
+    assert near == copies[1] and raw == newer.body  # the raw bytes: no replay banner
+    assert none == []
+
+
+def test_a_broken_aggregator_is_one_clear_error(aggregator: MementoAggregator) -> None:
+    async def look(prefix: str) -> str:
+        async with MementoLookup(lookup_settings(prefix)) as lookup:
+            with pytest.raises(PublicArchiveError) as caught:
+                await lookup.find_public_copies("http://example.org/a")
+            return str(caught.value)
+
+    aggregator.garble()
+    assert "sent no TimeMap" in asyncio.run(look(aggregator.prefix))
+    aggregator.stop()
+    assert "unreachable" in asyncio.run(look(aggregator.prefix))
+
+
+def test_link_format_reads_timemaps_with_awkward_uris() -> None:
+    text = ('<http://a.example/x?q=1,2;b>;rel="original",\n'
+            ' <http://arch.example/web/20250110090000/http://a.example/x?q=1,2;b> ; '
+            'rel="first memento" ; datetime="Fri, 10 Jan 2025 09:00:00 GMT",'
+            '<http://arch.example/tm>;rel=self;type="application/link-format"')
+    original, memento, timemap = parse_links(text)
+    assert original.uri == "http://a.example/x?q=1,2;b" and original.rels == {"original"}
+    assert memento.rels == {"first", "memento"}
+    assert memento.at == datetime(2025, 1, 10, 9, 0, tzinfo=UTC)
+    assert timemap.params == {"rel": "self", "type": "application/link-format"}
+    with pytest.raises(LinkFormatError, match="expected <URI> at character 0"):
+        parse_links("Service temporarily down")
+    with pytest.raises(LinkFormatError, match="expected ',' at character 6"):
+        parse_links("<html><body>Service down</body></html>")
+
+
+# --- diff --from cited and restore --public -----------------------------------------------------
+
+
+def test_diff_from_cited_uses_our_version_current_then(
+    site: NewsSite, home: Home, clock: ManualClock, archive_org: InternetArchive,
+    aggregator: MementoAggregator, home_dir: Path,
+) -> None:
+    url = publish(site, "apnews", "rednote-cited-ours")
+    ids = add_sources(home, clock, url)
+    one_pass(home, clock, ids)  # 2025-01-15T18:00: version 1
+    one_pass(home, clock, ids)  # 2025-01-16T00:00: version 1 again
+    site.edit(url, append=CORRECTION)
+    # a public copy nearer the citation, but we know what the page said then
+    archive_org.seed_live(url, datetime(2025, 1, 16, 3, 0, tzinfo=UTC))
+    one_pass(home, clock, ids)  # 2025-01-16T06:00: version 2
+
+    env = {"MONITOR_PUBLIC__AGGREGATOR": aggregator.prefix}
+    assert run_cli(home_dir, "add", url, "--cited-at", "2025-01-16T03:00").code == 0
+    result = run_cli(home_dir, "diff", str(ids[0]), "--from", "cited", env=env)
+
+    assert result.code == 0, result.err
+    assert ("cited 2025-01-16T03:00:00Z: our version 1 (captured 2025-01-16T00:00:00Z) → version 2"
+            in result.out)
+    assert "{+Correction: an earlier version" in result.out
+    assert aggregator.lookups == []  # ours was current at cited_at: no need to ask
+    status = run_cli(home_dir, "status", str(ids[0]))
+    assert "cited at  2025-01-16T03:00:00Z" in status.out
+
+
+def test_diff_from_cited_before_our_first_capture_uses_the_nearest_public_copy(
+    site: NewsSite, home: Home, clock: ManualClock, archive_org: InternetArchive,
+    aggregator: MementoAggregator, home_dir: Path,
+) -> None:
+    url = publish(site, "apnews", "rednote-cited-public")
+    archive_org.seed_live(url, datetime(2025, 1, 10, 9, 0, tzinfo=UTC))
+    site.edit(url, append=CORRECTION)
+    ids = add_sources(home, clock, url)
+    one_pass(home, clock, ids)  # 2025-01-15T18:00: version 1, with the correction
+    env = {"MONITOR_PUBLIC__AGGREGATOR": aggregator.prefix}
+    assert run_cli(home_dir, "add", url, "--cited-at", "2025-01-10T09:30Z").code == 0
+
+    result = run_cli(home_dir, "diff", url, "--from", "cited", "--plain", env=env)
+
+    assert result.code == 0, result.err
+    assert (f"cited 2025-01-10T09:30:00Z: public copy {archive_org.base_url.removeprefix('http://')}, "
+            f"captured 2025-01-10T09:00:00Z: {archive_org.base_url}/web/20250110090000/{url} → "
+            "version 1") in result.out
+    assert "{+Correction: an earlier version" in result.out
+    assert "Wayback Machine imitation" not in result.out  # fetched raw (id_), not the replay page
+
+    # our first capture is nearer than any public copy: ours
+    assert run_cli(home_dir, "add", url, "--cited-at", "2025-01-15T17:00Z").code == 0
+    result = run_cli(home_dir, "diff", url, "--from", "cited", env=env)
+    assert "cited 2025-01-15T17:00:00Z: our version 1 (captured 2025-01-15T18:00:00Z)" in result.out
+
+
+def test_diff_from_cited_says_why_no_public_copy_was_used(
+    site: NewsSite, home: Home, clock: ManualClock, archive_org: InternetArchive,
+    aggregator: MementoAggregator, home_dir: Path,
+) -> None:
+    url = publish(site, "apnews", "rednote-cited-fallback")
+    archive_org.seed_live(url, datetime(2025, 1, 10, 9, 0, tzinfo=UTC))
+    ids = add_sources(home, clock, url)
+    one_pass(home, clock, ids)
+    assert run_cli(home_dir, "add", url, "--cited-at", "2025-01-10T09:00").code == 0
+    ours = "cited 2025-01-10T09:00:00Z: our version 1 (captured 2025-01-15T18:00:00Z)"
+
+    off = run_cli(home_dir, "diff", url, "--from", "cited",
+                  env={"MONITOR_PUBLIC__LOOKUP": "false", "MONITOR_PUBLIC__AGGREGATOR": aggregator.prefix})
+    assert off.code == 0 and ours in off.out
+    assert off.err.strip() == "note: public lookup is off (public.lookup)"
+
+    aggregator.stop()
+    down = run_cli(home_dir, "diff", url, "--from", "cited",
+                   env={"MONITOR_PUBLIC__AGGREGATOR": aggregator.prefix})
+    assert down.code == 0 and ours in down.out
+    [note] = down.err.strip().splitlines()
+    assert note.startswith(f"note: Memento aggregator {aggregator.prefix} unreachable")
+
+    without = publish(site, "apnews", "rednote-uncited")
+    add_sources(home, clock, without)
+    missing = run_cli(home_dir, "diff", without, "--from", "cited")
+    assert missing.code == 2 and "Traceback" not in missing.err
+    assert f"#2 {without} has no cited_at" in missing.err
+    bad = run_cli(home_dir, "diff", url, "--from", "yesterday")
+    assert bad.code == 2 and "--from must be a version number or 'cited'" in bad.err
+
+
+def test_bad_public_settings_are_one_line(home_dir: Path) -> None:
+    bad_url = run_cli(home_dir, "status", env={"MONITOR_PUBLIC__AGGREGATOR": "timetravel.example"})
+    assert bad_url.code == 2 and "public.aggregator: not an http(s) URL" in bad_url.err
+    no_keys = run_cli(home_dir, "status", env={"MONITOR_PUBLIC__SAVE_PAGE_NOW": "true"})
+    assert no_keys.code == 2 and "save_page_now needs spn_access_key and spn_secret" in no_keys.err
+    assert len(bad_url.err.strip().splitlines()) == len(no_keys.err.strip().splitlines()) == 1

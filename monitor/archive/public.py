@@ -87,6 +87,11 @@ class Memento:
         return f"{match['prefix']}{match['ts']}id_/{match['url']}"
 
 
+def nearest(copies: list[Memento], at: datetime) -> Memento | None:
+    """The memento nearest in time to ``at`` (the earlier one on a tie), or None."""
+    return min(copies, key=lambda m: (abs(m.at - at), m.at), default=None)
+
+
 class MementoLookup:
     """Public copies of a URL, through a Memento aggregator's TimeMaps."""
 
@@ -123,8 +128,7 @@ class MementoLookup:
 
     async def nearest_public_copy(self, url: str, at: datetime) -> Memento | None:
         """The memento nearest in time to ``at`` (the earlier one on a tie), or None."""
-        copies = await self.find_public_copies(url)
-        return min(copies, key=lambda m: (abs(m.at - at), m.at), default=None)
+        return nearest(await self.find_public_copies(url), at)
 
     async def fetch_raw(self, memento: Memento) -> bytes:
         """The memento's original bytes (its ``id_`` form), at most ``fetch.max_bytes``."""

@@ -102,13 +102,11 @@ async def _submit_due(
 
     When SPN refuses us as a whole (keys, 429, outage), the rest wait as long as this one.
     """
-    due = list(db.exec(
+    due = [row for row in db.exec(
         select(PublicCopy).where(col(PublicCopy.status).in_(["pending", "failed"]))
         .where(col(PublicCopy.job_id).is_(None)).where(col(PublicCopy.next_attempt_at) <= clock.now())
-        .order_by(col(PublicCopy.requested_at), col(PublicCopy.id))).all())
+        .order_by(col(PublicCopy.requested_at), col(PublicCopy.id))).all() if not _superseded(db, row)]
     for index, row in enumerate(due):
-        if _superseded(db, row):
-            continue
         row.attempts += 1
         try:
             row.job_id = await spn.submit(row.url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import datetime, timedelta
@@ -13,14 +14,16 @@ import typer
 from rich.table import Table
 from sqlmodel import Session, col, select
 
+from monitor.archive.cited import NoCitedCopy, cited_copy
 from monitor.archive.restore import FORMS, Form, NothingArchived, find_copy, restore_bytes
 from monitor.archive.restore_set import INDEX, restore_all, write_index
 from monitor.archive.warc import ArchiveError, WarcArchive
 from monitor.check import stored_of
-from monitor.cli import app, console, fail, opened
+from monitor.cli import app, console, err_console, fail, opened
 from monitor.clock import SystemClock, iso, parse_time, parse_until
-from monitor.compare import compare
+from monitor.compare import Comparison, compare
 from monitor.events import event_json
+from monitor.extract import Extractor
 from monitor.report import ReportEntry, render_html_report, render_plain, render_terminal
 from monitor.store import session
 from monitor.store.models import Capture, Event, Source, Version
@@ -90,19 +93,64 @@ def _version(db: Session, source: Source, number: int | None, default_offset: in
 def diff(
     ctx: typer.Context,
     source: SourceArg,
-    from_: Annotated[int | None, typer.Option("--from", help="Older version number.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Older version number, or 'cited': the "
+                                              "copy nearest the source's cited_at (ours, or a public "
+                                              "archive's).")] = None,
     to: Annotated[int | None, typer.Option(help="Newer version number (default: latest).")] = None,
     plain: Annotated[bool, typer.Option(help="[-deleted-]{+inserted+} marks, no color.")] = False,
 ) -> None:
     """Word-level diff of the article text between two versions (default: the last change)."""
+    if from_ == "cited":
+        _diff_cited(ctx, source, to, plain)
+        return
+    if from_ is not None and not from_.isdigit():
+        fail(f"--from must be a version number or 'cited', not {from_!r}")
+    older = int(from_) if from_ is not None else None
     with opened(ctx) as home, session(home.engine) as db:
         found = find_source(db, source)
         after = _version(db, found, to, 0)
-        before = _version(db, found, from_, 1) if from_ is not None or to is None else \
+        before = _version(db, found, older, 1) if older is not None or to is None else \
             _version(db, found, after.number - 1, 0)
     comparison = compare(content_of(before), content_of(after))
     header = (f"#{found.id} {found.url}\nversion {before.number} ({iso(before.first_seen)}) → "
               f"version {after.number} ({iso(after.first_seen)})")
+    _show_diff(header, comparison, plain)
+
+
+def _diff_cited(ctx: typer.Context, source: str, to: int | None, plain: bool) -> None:
+    """``diff --from cited``: the copy nearest cited_at (ours or public) against ``to``."""
+    with opened(ctx) as home, session(home.engine) as db:
+        found = find_source(db, source)
+        if found.cited_at is None:
+            fail(f"#{found.id} {found.url} has no cited_at: set it with 'monitor add URL "
+                 "--cited-at T' or cited_at in sources.toml")
+        after = _current_or(db, found, to)
+        extractor = Extractor(1)
+        try:
+            copy = asyncio.run(cited_copy(home.settings, db, found, extractor))
+        except NoCitedCopy as exc:
+            fail(str(exc))
+        finally:
+            extractor.close()
+    for note in copy.notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    header = (f"#{found.id} {found.url}\ncited {iso(found.cited_at)}: {copy.label} → "
+              f"version {after.number} ({iso(after.first_seen)})")
+    _show_diff(header, compare(copy.content, content_of(after)), plain)
+
+
+def _current_or(db: Session, source: Source, number: int | None) -> Version:
+    """Version ``number``, or the version the page shows now."""
+    if number is not None:
+        return _version(db, source, number, 0)
+    current = db.get(Version, source.current_version_id) if source.current_version_id else None
+    if current is None:
+        fail(f"#{source.id} {source.url} has no version of its own to compare with "
+             "('monitor restore --public' may still get a public copy)")
+    return current
+
+
+def _show_diff(header: str, comparison: Comparison, plain: bool) -> None:
     if plain or not console.is_terminal:
         sys.stdout.write(header + "\n" + render_plain(comparison) + "\n")
     else:

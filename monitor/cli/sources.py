@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlmodel import Session, col, delete
 
 from monitor.cli import app, console, fail, opened
-from monitor.clock import SystemClock, iso
+from monitor.clock import SystemClock, iso, parse_time
 from monitor.store import session
 from monitor.store.models import Capture, Event, Host, PublicCopy, Source, Version
 from monitor.store.sources import add_source, all_sources, find_source
@@ -27,11 +27,20 @@ def add(
     url: Annotated[str, typer.Argument(help="The article URL to watch.", show_default=False)],
     title: Annotated[str | None, typer.Option(help="Title to show for it.")] = None,
     outlet: Annotated[str | None, typer.Option(help="Outlet name.")] = None,
+    cited_at: Annotated[str | None, typer.Option(
+        help="When the writer cited it (ISO time): 'monitor diff SOURCE --from cited' compares "
+        "with the copy nearest then.")] = None,
 ) -> None:
     """Watch a URL (canonicalised: tracking parameters and fragment dropped)."""
+    try:
+        cited = parse_time(cited_at) if cited_at is not None else None
+    except ValueError as exc:
+        fail(f"--cited-at: {exc}")
     with opened(ctx) as home, session(home.engine) as db:
         source, new = add_source(db, url, SystemClock().now(), title=title, outlet=outlet)
         _unpause(source)
+        if cited is not None:
+            source.cited_at = cited
         db.commit()
         verb = "added" if new else "already watched"
         console.print(f"{verb}: #{source.id} {source.url}", highlight=False)
@@ -174,6 +183,7 @@ def _short(value: str | None, wide: bool = True) -> str:
 def _show_one(source: Source, host: Host | None) -> None:
     fields = {
         "id": source.id, "url": source.url, "title": source.title, "outlet": source.outlet,
+        "cited at": iso(source.cited_at),
         "health": source.health, "health since": iso(source.health_since),
         "paused": f"{source.paused} ({source.paused_reason})" if source.paused else False,
         "versions": source.version_count, "last check": iso(source.last_check_at),

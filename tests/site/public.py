@@ -66,13 +66,14 @@ class Service:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.port = 0  # kept after stop(): a stopped service is an address nobody answers at
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> Self:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.service = self  # type: ignore[attr-defined]
-        self._server = server
+        self._server, self.port = server, server.server_address[1]
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                          name=type(self).__name__, daemon=True).start()
         return self
@@ -92,9 +93,9 @@ class Service:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if not self.port:
             raise RuntimeError("start the service first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         raise NotImplementedError
