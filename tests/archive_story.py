@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from monitor.archive.warc import WarcArchive
+from monitor.check import stored_of
 from monitor.clock import ManualClock
 from monitor.home import Home, open_home
 from monitor.store import session
@@ -105,3 +107,20 @@ def target_uri(capture: Capture) -> str:
 def timestamp14(when: datetime) -> str:
     """The 14-digit timestamp of CDX indexes and replay URLs."""
     return when.strftime("%Y%m%d%H%M%S")
+
+
+def expected_payloads(story: Story) -> dict[int, bytes]:
+    """What each replayable capture must replay: its stored payload, or for a revisit the
+    payload of the response the database says it refers to."""
+    captures = {c.id: c for c in story.captures()}
+    archive = WarcArchive(story.home_dir / "archive" / "warc")
+    found: dict[int, bytes] = {}
+    for capture in captures.values():
+        if not replayable(capture):
+            continue
+        original = capture
+        if capture.record_type == "revisit":
+            assert capture.refers_to_capture_id is not None, f"revisit #{capture.id} refers to nothing"
+            original = captures[capture.refers_to_capture_id]
+        found[capture.id or 0] = archive.read_payload(stored_of(original).response)
+    return found

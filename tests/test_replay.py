@@ -8,48 +8,28 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from cdxj_indexer.main import CDXJIndexer
 
-from monitor.archive.warc import WarcArchive
-from monitor.check import stored_of
 from monitor.store.models import Capture
 from tests.archive_story import (
     Story,
+    expected_payloads,
     replayable,
     suite_environment,
     target_uri,
     timestamp14,
     write_story,
 )
-from tests.conftest import archive_tool
+from tests.pywb_server import Replay, memento_datetime, replay_mismatches, running_pywb
 
 pytestmark = pytest.mark.slow
-COLLECTION = "monitor"
-READY_WITHIN = 60.0  # seconds pywb may take to start answering
-
-
-@dataclass(frozen=True)
-class Replay:
-    """A running pywb over a copy of the story's WARC files."""
-
-    base: str
-    root: Path  # pywb's working directory (collections/monitor/…)
-
-    def get(self, when: str, url: str) -> httpx.Response:
-        """The capture closest to ``when`` exactly as archived (pywb's ``id_`` mode)."""
-        return httpx.get(f"{self.base}/{COLLECTION}/{when}id_/{url}", timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -67,71 +47,13 @@ def warc_files(story: Story) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def payloads(story: Story) -> dict[int, bytes]:
-    """What each replayable capture must replay: its stored payload, or for a revisit the
-    payload of the response the database says it refers to."""
-    captures = {c.id: c for c in story.captures()}
-    archive = WarcArchive(story.home_dir / "archive" / "warc")
-    found: dict[int, bytes] = {}
-    for capture in captures.values():
-        if not replayable(capture):
-            continue
-        original = capture
-        if capture.record_type == "revisit":
-            assert capture.refers_to_capture_id is not None, f"revisit #{capture.id} refers to nothing"
-            original = captures[capture.refers_to_capture_id]
-        found[capture.id or 0] = archive.read_payload(stored_of(original).response)
-    return found
+    return expected_payloads(story)
 
 
 @pytest.fixture(scope="module")
 def pywb(tmp_path_factory: pytest.TempPathFactory, warc_files: list[Path]) -> Iterator[Replay]:
-    """``wb-manager init`` + ``add`` (which builds the CDXJ index), then ``wayback`` on a free port."""
-    manager, wayback = archive_tool("wb-manager"), archive_tool("wayback")
-    root = tmp_path_factory.mktemp("pywb")
-    _run(root, manager, "init", COLLECTION)
-    _run(root, manager, "add", COLLECTION, *warc_files)
-    port = _free_port()
-    log = (root / "wayback.log").open("wb")
-    proc = subprocess.Popen([str(wayback), "-b", "127.0.0.1", "-p", str(port)], cwd=root,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(proc, base, root / "wayback.log")
-        yield Replay(base, root)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _run(cwd: Path, *args: str | Path) -> None:
-    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stderr[-2000:]}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    """Poll pywb's home page until it answers (bounded; fails with pywb's log)."""
-    deadline = time.monotonic() + READY_WITHIN
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"wayback exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(base + "/", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"wayback did not answer within {READY_WITHIN:.0f}s:\n{log.read_text()[-2000:]}")
+    with running_pywb(tmp_path_factory.mktemp("pywb"), warc_files) as replay:
+        yield replay
 
 
 def _warcio(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -188,8 +110,7 @@ def test_cdxj_indexes_list_exactly_the_replayable_captures(
     """pywb's own index (built by ``wb-manager add``) and the cdxj-indexer library agree with the
     database: one line per response or revisit, at its time, file, offset and length."""
     expected = _record_keys(story.captures())
-    pywb_index = pywb.root / "collections" / COLLECTION / "indexes" / "index.cdxj"
-    assert _cdxj_keys(pywb_index.read_text().splitlines()) == expected
+    assert _cdxj_keys(pywb.index.read_text().splitlines()) == expected
     out = io.StringIO()
     CDXJIndexer(out, [str(p) for p in warc_files], sort=True).process_all()
     lines = out.getvalue().splitlines()
@@ -197,28 +118,12 @@ def test_cdxj_indexes_list_exactly_the_replayable_captures(
     assert _cdxj_keys(lines) == expected
 
 
-def _replay_mismatches(pywb: Replay, captures: list[Capture], payloads: dict[int, bytes]) -> list[str]:
-    """One line per capture pywb does not serve at its time with the payload we stored."""
-    wrong = []
-    for capture in captures:
-        answer = pywb.get(timestamp14(capture.at), target_uri(capture))
-        stated = answer.headers.get("Memento-Datetime")
-        served_at = parsedate_to_datetime(stated) if stated else None
-        what = f"#{capture.id} {capture.record_type} {capture.status} {target_uri(capture)} @{capture.at}"
-        if served_at != capture.at.replace(microsecond=0):
-            wrong.append(f"{what}: served the capture of {served_at}")
-        elif answer.content != payloads[capture.id or 0]:
-            wrong.append(f"{what}: served {answer.status_code} with {len(answer.content)} bytes, "
-                         f"not the {len(payloads[capture.id or 0])} stored")
-    return wrong
-
-
 def test_pywb_replays_every_response_and_identical_payload_revisit(
     story: Story, pywb: Replay, payloads: dict[int, bytes]
 ) -> None:
     captures = [c for c in story.captures() if replayable(c) and c.status != 304]
     assert len(captures) >= 10
-    assert _replay_mismatches(pywb, captures, payloads) == []
+    assert replay_mismatches(pywb, captures, payloads) == []
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -230,7 +135,7 @@ def test_pywb_replays_304_revisits_with_the_original_payload(
 ) -> None:
     captures = [c for c in story.captures() if c.record_type == "revisit" and c.status == 304]
     assert captures
-    assert _replay_mismatches(pywb, captures, payloads) == []
+    assert replay_mismatches(pywb, captures, payloads) == []
 
 
 def test_a_time_between_two_versions_replays_the_earlier_one(
@@ -244,7 +149,7 @@ def test_a_time_between_two_versions_replays_the_earlier_one(
     assert first.at < between < second.at and payloads[first.id or 0] != payloads[second.id or 0]
     answer = pywb.get(timestamp14(between), target_uri(first))
     assert answer.status_code == 200
-    assert parsedate_to_datetime(answer.headers["Memento-Datetime"]) == first.at
+    assert memento_datetime(answer) == first.at
     assert answer.content == payloads[first.id or 0]
     later = pywb.get(timestamp14(second.at + timedelta(hours=1)), target_uri(second))
     assert later.content == payloads[second.id or 0]
