@@ -362,3 +362,42 @@ def test_bad_public_settings_are_one_line(home_dir: Path) -> None:
     no_keys = run_cli(home_dir, "status", env={"MONITOR_PUBLIC__SAVE_PAGE_NOW": "true"})
     assert no_keys.code == 2 and "save_page_now needs spn_access_key and spn_secret" in no_keys.err
     assert len(bad_url.err.strip().splitlines()) == len(no_keys.err.strip().splitlines()) == 1
+
+
+def test_restore_public_brings_back_a_link_that_died_before_we_first_saw_it(
+    site: NewsSite, home: Home, clock: ManualClock, archive_org: InternetArchive,
+    aggregator: MementoAggregator, home_dir: Path,
+) -> None:
+    url = publish(site, "apnews", "rednote-died-early")
+    early = archive_org.seed_live(url, datetime(2025, 1, 10, 9, 0, tzinfo=UTC))
+    site.edit(url, append=CORRECTION)
+    later = archive_org.seed_live(url, datetime(2025, 1, 12, 9, 0, tzinfo=UTC))
+    site.set_status(url, 404)
+    ids = add_sources(home, clock, url)
+    one_pass(home, clock, ids)  # a 404: nothing of ours to restore
+    env = {"MONITOR_PUBLIC__AGGREGATOR": aggregator.prefix}
+
+    ours = run_cli(home_dir, "restore", str(ids[0]), env=env)
+    assert ours.code == 2 and "no archived copy" in ours.err and "--public" in ours.err
+
+    out = home_dir / "restored" / "rednote.html"
+    newest = run_cli(home_dir, "restore", str(ids[0]), "--public", "-o", str(out), env=env)
+    assert newest.code == 0, newest.err
+    assert out.read_bytes() == later.body  # the exact bytes the archive holds, no replay banner
+    host = archive_org.base_url.removeprefix("http://")
+    assert (f"wrote {out}: public copy of #1 {url} from {host}, captured 2025-01-12T09:00:00Z "
+            f"({archive_org.base_url}/web/20250112090000/{url}), {len(later.body)} bytes") in newest.out
+
+    assert run_cli(home_dir, "add", url, "--cited-at", "2025-01-11").code == 0
+    cited = run_cli(home_dir, "restore", url, "--public", env=env)  # to stdout, nearest cited_at
+    assert cited.code == 0 and cited.out.encode() == early.body
+    assert "captured 2025-01-10T09:00:00Z" in cited.err
+    at = run_cli(home_dir, "restore", url, "--public", "--at", "2025-01-13", "-o", str(out), env=env)
+    assert at.code == 0 and out.read_bytes() == later.body
+
+    text = run_cli(home_dir, "restore", url, "--public", "--as", "text", env=env)
+    assert text.code == 2 and "use --as html" in text.err
+    other = publish(site, "cnn", "never-archived")
+    add_sources(home, clock, other)
+    none = run_cli(home_dir, "restore", other, "--public", env=env)
+    assert none.code == 2 and f"no public copy of {other}" in none.err and "Traceback" not in none.err

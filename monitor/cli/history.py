@@ -14,7 +14,8 @@ import typer
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from monitor.archive.cited import NoCitedCopy, cited_copy
+from monitor.archive.cited import NoCitedCopy, cited_copy, public_copy_bytes
+from monitor.archive.public import PublicArchiveError
 from monitor.archive.restore import FORMS, Form, NothingArchived, find_copy, restore_bytes
 from monitor.archive.restore_set import INDEX, restore_all, write_index
 from monitor.archive.warc import ArchiveError, WarcArchive
@@ -232,6 +233,10 @@ def restore(
     output: Annotated[Path | None, typer.Option("-o", "--output",
                                                 help="File to write (default: stdout); with --all, "
                                                      "the folder.")] = None,
+    public: Annotated[bool, typer.Option(
+        "--public", help="A public archive's copy instead (found through the Memento aggregator; "
+        "e.g. for a link that died before we first saw it): its exact bytes, the latest at or "
+        "before --at or cited_at.")] = False,
 ) -> None:
     """Get the archived copy of a source back, as it was at a time (--all: every source)."""
     if as_ not in FORMS:
@@ -242,13 +247,18 @@ def restore(
         return
     if source is None:
         fail("name a source (id or URL), or --all for every source")
+    if public:
+        _restore_public(ctx, source, at_time, as_, output)
+        return
     with opened(ctx) as home, session(home.engine) as db:
         found = find_source(db, source)
         archive = home.open_archive()
         try:
             copy = find_copy(db, found, at_time)
             data = restore_bytes(db, archive, found, copy, as_)
-        except (NothingArchived, ArchiveError) as exc:
+        except NothingArchived as exc:
+            fail(f"{exc} (--public: a public archive's copy)")
+        except ArchiveError as exc:
             fail(str(exc))
         finally:
             archive.close()
@@ -260,6 +270,29 @@ def restore(
     output.write_bytes(data)
     console.print(f"wrote {output}: #{found.id} as captured {iso(copy.capture.at)} "
                   f"({len(data)} bytes, {as_})", highlight=False)
+
+
+def _restore_public(ctx: typer.Context, source: str, at: datetime | None, form: str,
+                    output: Path | None) -> None:
+    """``restore --public``: a public archive's bytes, and a line saying where they came from."""
+    if form != "html":
+        fail("--public gives the public archive's exact bytes: use --as html")
+    with opened(ctx) as home, session(home.engine) as db:
+        found = find_source(db, source)
+        try:
+            memento, data = asyncio.run(public_copy_bytes(home.settings, found, at))
+        except PublicArchiveError as exc:
+            fail(str(exc))
+    where = (f"public copy of #{found.id} {found.url} from {memento.archive}, captured "
+             f"{iso(memento.at)} ({memento.uri})")
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        err_console.print(where, highlight=False, soft_wrap=True)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data)
+    console.print(f"wrote {output}: {where}, {len(data)} bytes", highlight=False, soft_wrap=True)
 
 
 def _restore_set(ctx: typer.Context, source: str | None, at: datetime | None, form: Form,
