@@ -101,6 +101,8 @@ def test_each_new_version_gets_one_public_copy(
     assert [r.status for r in rows] == ["saved", "saved"]
     assert version_numbers(spn_home, rows) == [1, 2]
     assert len(archive_org.saves) == 2
+    status = run_cli(spn_home.settings.home, "status", str(ids[0]))
+    assert f"public copy  {rows[1].uri_m} (captured {clock.now():%Y-%m-%dT%H:%M:%SZ})" in status.out
 
 
 def test_refused_submissions_are_retried_with_back_off_and_saved_once(
@@ -125,6 +127,8 @@ def test_refused_submissions_are_retried_with_back_off_and_saved_once(
     [row] = copies_of(spn_home)
     assert (row.status, row.attempts) == ("failed", 2) and "502" in (row.last_error or "")
     assert row.next_attempt_at == clock.now() + timedelta(hours=1)
+    status = run_cli(spn_home.settings.home, "status", str(ids[0]))
+    assert "public copy  failed after 2 attempt(s): SPN answered 502; next try" in status.out
 
     one_pass(spn_home, clock, ids, advance=timedelta(hours=1))
     [row] = copies_of(spn_home)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col, delete, select
 
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso, parse_time
@@ -139,7 +139,7 @@ def status(
     with opened(ctx) as home, session(home.engine) as db:
         if source is not None:
             found = find_source(db, source)
-            _show_one(found, db.get(Host, host_of(found.url)))
+            _show_one(found, db.get(Host, host_of(found.url)), _public_copy(db, found))
             return
         rows = [s for s in all_sources(db) if all_ or s.paused_reason != "removed"]
     if not rows:
@@ -180,7 +180,21 @@ def _short(value: str | None, wide: bool = True) -> str:
     return text if wide or text == "-" else text[5:]
 
 
-def _show_one(source: Source, host: Host | None) -> None:
+def _public_copy(db: Session, source: Source) -> str | None:
+    """The public copy of the newest version submitted to a public archive, or how it fared."""
+    row = db.exec(select(PublicCopy).where(col(PublicCopy.source_id) == source.id)
+                  .order_by(col(PublicCopy.version_id).desc()).limit(1)).first()
+    if row is None:
+        return None
+    if row.status == "saved":
+        return f"{row.uri_m} (captured {iso(row.memento_at)})"
+    if row.status == "pending":
+        return f"pending at {row.archive} since {iso(row.requested_at)}"
+    retry = f"; next try {iso(row.next_attempt_at)}" if row.next_attempt_at else ""
+    return f"failed after {row.attempts} attempt(s): {row.last_error}{retry}"
+
+
+def _show_one(source: Source, host: Host | None, public_copy: str | None = None) -> None:
     fields = {
         "id": source.id, "url": source.url, "title": source.title, "outlet": source.outlet,
         "cited at": iso(source.cited_at),
@@ -190,6 +204,7 @@ def _show_one(source: Source, host: Host | None) -> None:
         "next check": iso(source.next_check_at), "last change": iso(source.last_change_at),
         "consecutive failures": source.consecutive_failures,
         "first failure": iso(source.first_failure_at), "previous urls": source.previous_urls,
+        "public copy": public_copy,
     }
     if host is not None and host.backoff_until is not None:
         fields["host backing off"] = f"until {iso(host.backoff_until)} ({host.backoff_reason})"
