@@ -95,7 +95,7 @@ def links_in(text: str, *, kind: str | None = None) -> list[Link]:
     ``kind`` is "html", "markdown" or "text"; guessed from the content when None.
     Links that are not http(s) or not parseable are skipped.
     """
-    kind = kind or _guess_kind(text)
+    kind = kind or guess_kind(text)
     found = _html_links(text) if kind == "html" else _text_links(text)
     seen: dict[str, Link] = {}
     for link in found:
@@ -108,7 +108,8 @@ def links_in(text: str, *, kind: str | None = None) -> list[Link]:
     return list(seen.values())
 
 
-def _guess_kind(text: str) -> str:
+def guess_kind(text: str) -> str:
+    """"html" or "markdown": what a citing document without a telling file name looks like."""
     head = text[:2000].lower()
     if "<html" in head or "<a " in text.lower() or "<!doctype" in head:
         return "html"
