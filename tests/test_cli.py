@@ -159,7 +159,7 @@ def test_broken_sources_file_names_file_and_entry(home_dir: Path) -> None:
 def test_every_command_has_help() -> None:
     result = run_cli(REPO, "--help")
     commands = ["run", "check", "add", "remove", "pause", "resume", "import", "status", "events",
-                "diff", "report", "restore", "health"]
+                "diff", "report", "restore", "health", "timemap", "annotate"]
     for command in commands:
         assert command in result.out
         help_text = run_cli(REPO, command, "--help")

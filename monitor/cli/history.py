@@ -319,8 +319,9 @@ def _restore_set(ctx: typer.Context, source: str | None, at: datetime | None, fo
         write_index(folder, entries, at, form, SystemClock().now())
     missing = [entry for entry in entries if entry.file is None]
     for entry in missing:
-        console.print(f"nothing restored for #{entry.source.id}: {entry.problem}", highlight=False)
+        console.print(f"nothing restored for #{entry.source.id}: {entry.problem}", highlight=False,
+                      soft_wrap=True)
     console.print(f"wrote {folder / INDEX}: {len(entries) - len(missing)} of {len(entries)} sources "
-                  f"restored ({form})", highlight=False)
+                  f"restored ({form})", highlight=False, soft_wrap=True)
     if missing:
         raise typer.Exit(1)

@@ -36,7 +36,7 @@ def timemap(
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
-    console.print(f"wrote {output}: {count} mementos ({LINK_FORMAT})", highlight=False)
+    console.print(f"wrote {output}: {count} mementos ({LINK_FORMAT})", highlight=False, soft_wrap=True)
 
 
 @app.command("annotate")
@@ -63,7 +63,7 @@ def annotate_document(
         annotated = annotate(text, kind, finder)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(annotated.encode("utf-8", "surrogateescape"))
-    console.print(f"{finder.tally.summary()}: wrote {target}", highlight=False)
+    console.print(f"{finder.tally.summary()}: wrote {target}", highlight=False, soft_wrap=True)
 
 
 def _read_document(path: Path) -> str:
