@@ -171,8 +171,8 @@ class PublicSettings(Section):
     spn_access_key: str | None = Field(None, description="archive.org S3-style access key for SPN.")
     spn_secret: str | None = Field(None, description="The secret that goes with spn_access_key.")
     spn_wait: Duration = Field(
-        timedelta(minutes=2), description="Longest a pass waits for SPN to finish its captures; "
-        "unfinished ones are asked about on the next pass.")
+        timedelta(minutes=2), description="Longest a pass spends on SPN (submitting, then waiting "
+        "for the captures); what is left is done on the next pass.")
     spn_backoff: Duration = Field(
         timedelta(minutes=30), description="Wait before retrying a failed submission; doubles "
         "with each failure, at most a day.")

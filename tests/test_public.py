@@ -139,23 +139,28 @@ def test_refused_submissions_are_retried_with_back_off_and_saved_once(
     assert len(archive_org.saves) == 3 and len(archive_org.snapshots(url)) == 1
 
 
-def test_a_job_still_running_is_asked_about_on_the_next_pass_not_resubmitted(
-    site: NewsSite, spn_home: Home, clock: ManualClock, archive_org: InternetArchive,
+def test_spn_wait_bounds_a_pass_and_the_rest_is_done_on_the_next(
+    site: NewsSite, clock: ManualClock, archive_org: InternetArchive,
     monkeypatch: pytest.MonkeyPatch, home_dir: Path,
 ) -> None:
-    monkeypatch.setenv("MONITOR_PUBLIC__SPN_WAIT", "0s")
+    for key, value in archive_org.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MONITOR_PUBLIC__SPN_WAIT", "0s")  # one submission and one poll per pass
     home = open_home(home_dir)
-    url = publish(site, "apnews", "rednote-slow")
-    ids = add_sources(home, clock, url)
+    urls = [publish(site, "apnews", f"rednote-slow-{n}") for n in (1, 2)]
+    ids = add_sources(home, clock, *urls)
 
     summary = one_pass(home, clock, ids)
-    [row] = copies_of(home)
-    assert row.status == "pending" and row.job_id and "public copies: 1 pending" in summary.line()
+    submitted, queued = sorted(copies_of(home), key=lambda r: r.job_id is None)
+    assert submitted.status == queued.status == "pending"
+    assert submitted.job_id and queued.job_id is None and queued.attempts == 0
+    assert "public copies: 2 pending" in summary.line()
 
-    one_pass(home, clock, ids)
-    [row] = copies_of(home)
-    assert row.status == "saved" and row.attempts == 1
-    assert len(archive_org.saves) == 1 and archive_org.polls == 2
+    one_pass(home, clock, [])  # still running jobs are asked about again, not resubmitted
+    one_pass(home, clock, [])
+    assert [r.status for r in copies_of(home)] == ["saved", "saved"]
+    assert [r.attempts for r in copies_of(home)] == [1, 1]
+    assert len(archive_org.saves) == 2
     home.engine.dispose()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -68,10 +69,11 @@ async def save_versions(
     Returns how many rows were saved and failed in this run, and how many are still pending.
     """
     counts: Counter[str] = Counter()
+    deadline = time.monotonic() + policy.spn_wait.total_seconds()
     with session(engine) as db:
         queue_versions(db, spn.archive, version_ids, clock.now())
-        await _submit_due(db, spn, clock, policy, counts)
-        await _collect(db, spn, clock, policy, counts)
+        await _submit_due(db, spn, clock, policy, counts, deadline)
+        await _collect(db, spn, clock, policy, counts, deadline)
         counts["pending"] = len(db.exec(select(PublicCopy.id).where(
             col(PublicCopy.status) == "pending")).all())
     return counts
@@ -96,9 +98,11 @@ def queue_versions(db: Session, archive: str, version_ids: list[int], now: datet
 
 
 async def _submit_due(
-    db: Session, spn: SavePageNow, clock: Clock, policy: PublicSettings, counts: Counter[str]
+    db: Session, spn: SavePageNow, clock: Clock, policy: PublicSettings, counts: Counter[str],
+    deadline: float,
 ) -> None:
-    """Submit the rows whose time has come, one after another (SPN limits concurrent captures).
+    """Submit the rows whose time has come, one after another (SPN limits concurrent captures),
+    at least one and then until ``deadline``: the rest stay due for the next pass.
 
     When SPN refuses us as a whole (keys, 429, outage), the rest wait as long as this one.
     """
@@ -125,17 +129,20 @@ async def _submit_due(
         else:
             row.status, row.last_error, row.next_attempt_at = "pending", None, None
         db.commit()
+        if time.monotonic() >= deadline:
+            return
 
 
 async def _collect(
-    db: Session, spn: SavePageNow, clock: Clock, policy: PublicSettings, counts: Counter[str]
+    db: Session, spn: SavePageNow, clock: Clock, policy: PublicSettings, counts: Counter[str],
+    deadline: float,
 ) -> None:
-    """Wait (at most ``spn_wait``) for the submitted jobs; record what they became."""
+    """Ask about the submitted jobs until all are done or ``deadline``; record what they became."""
     rows = list(db.exec(select(PublicCopy).where(col(PublicCopy.status) == "pending")
                         .where(col(PublicCopy.job_id).is_not(None))).all())
     if not rows:
         return
-    states = await spn.wait([row.job_id or "" for row in rows], policy.spn_wait.total_seconds())
+    states = await spn.wait([row.job_id or "" for row in rows], deadline - time.monotonic())
     for row in rows:
         job = states.get(row.job_id or "")
         if job is None or job.state == "pending":
