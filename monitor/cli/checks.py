@@ -18,13 +18,14 @@ from monitor.home import Home
 from monitor.schedule import PassSummary, run_pass
 from monitor.store import session
 from monitor.store.models import Source
-from monitor.store.sources import find_source
+from monitor.store.sources import find_source, release_orphaned
 
 log = logging.getLogger("monitor.cli")
 
 
 def _prepare(home: Home) -> None:
-    """What both run and check do first: sync the sources file, repair a torn archive."""
+    """What both run and check do first: sync the sources file, repair a torn archive, free
+    the sources a killed process left leased."""
     clock = SystemClock()
     report = home.sync_sources(clock)
     if report and (report.added or report.updated or report.paused):
@@ -35,6 +36,10 @@ def _prepare(home: Home) -> None:
             log.warning("archive repaired: %s", line)
     finally:
         archive.close()
+    with session(home.engine) as db:
+        freed = release_orphaned(db)
+    if freed:
+        log.warning("released %s sources left leased by a monitor process that is gone", freed)
 
 
 @app.command()

@@ -55,6 +55,7 @@ class Source(SQLModel, table=True):
     cited_at: datetime | None = _time()
     next_check_at: datetime | None = _time(index=True)
     lease_until: datetime | None = _time()
+    lease_owner: str | None = None  # "host:pid" holding the lease; freed on start once it is gone
     last_check_at: datetime | None = _time()
     last_change_at: datetime | None = _time()
     # link health (monitor/health): state, since when, and the evidence behind it

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -136,7 +138,7 @@ def claim(session: Session, ids: list[int], now: datetime, ttl: timedelta) -> li
             update(Source)
             .where(col(Source.id) == source_id)
             .where(or_(col(Source.lease_until).is_(None), col(Source.lease_until) < now))
-            .values(lease_until=now + ttl)
+            .values(lease_until=now + ttl, lease_owner=lease_owner())
         )
         if result.rowcount:
             won.append(source_id)
@@ -148,9 +150,43 @@ def release(session: Session, ids: list[int]) -> None:
     """Drop the leases on these sources (a finished check drops its own)."""
     if ids:
         session.exec(
-            update(Source).where(col(Source.id).in_(ids)).values(lease_until=None)
+            update(Source).where(col(Source.id).in_(ids)).values(lease_until=None, lease_owner=None)
         )
         session.commit()
+
+
+def lease_owner() -> str:
+    """Who holds a lease this process takes: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def release_orphaned(session: Session) -> int:
+    """Free the leases of processes on this host that are gone (killed in the middle of a pass).
+
+    Call it before this process claims anything: a lease in its own name is then left by an
+    earlier process that had the same pid (a restarted container's daemon often does).
+    Without this, a kill -9 would keep its sources from being checked until the lease ran out.
+    """
+    host = socket.gethostname()
+    held = session.exec(select(Source.id, Source.lease_owner)
+                        .where(col(Source.lease_until).is_not(None))
+                        .where(col(Source.lease_owner).startswith(f"{host}:", autoescape=True))).all()
+    orphaned = [source_id for source_id, owner in held if owner and not _running(owner)]
+    release(session, [i for i in orphaned if i is not None])
+    return len(orphaned)
+
+
+def _running(owner: str) -> bool:
+    pid = owner.rsplit(":", 1)[1]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
 
 
 def next_check(now: datetime, interval: timedelta, jitter: float, rng: random.Random) -> datetime:
