@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -10,12 +12,74 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from monitor.archive.fixity import FixityReport, verify_archive, verify_files
+from monitor.archive.fixity import Progress as FixityProgress
 from monitor.archive.wacz import Exported, NothingToExport, Plan, Selection, export_wacz, plan_export
 from monitor.archive.warc import ArchiveError
-from monitor.cli import app, console, fail, is_terminal, opened
+from monitor.cli import app, console, err_console, fail, is_terminal, opened
 from monitor.clock import SystemClock, parse_time, parse_until
 from monitor.store import session
 from monitor.store.sources import find_source
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="WARC/ARC files to check instead of the archive (e.g. received from elsewhere).",
+        show_default=False)] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", "-s", help="Only the records of this source (id or URL); repeatable.",
+        show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per problem.")] = False,
+) -> None:
+    """Fixity: re-read every archived record and check its digest; exit 1 on any problem.
+
+    Reports records that are missing, altered (digest or identity differs), unreadable
+    (torn, truncated) and references between rows that dangle. Changes nothing.
+    """
+    if files and source:
+        fail("--source selects records of the archive; it cannot be combined with FILE arguments")
+    if files:
+        report = _with_progress("reading", lambda progress: verify_files(files, progress))
+        _print_report(report, as_json, verb="read")
+        return
+    with opened(ctx) as home:
+        with session(home.engine) as db:
+            ids = [find_source(db, ref).id or 0 for ref in source] if source else None
+        report = _with_progress("verifying", lambda progress: verify_archive(
+            home.engine, home.settings.warc_dir, ids, progress))
+    _print_report(report, as_json)
+
+
+def _with_progress(label: str, work: Callable[[FixityProgress | None], FixityReport]) -> FixityReport:
+    """Run ``work`` with a progress bar on a terminal (none when piped)."""
+    if not is_terminal():
+        return work(None)
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return work(advance)
+
+
+def _print_report(report: FixityReport, as_json: bool, verb: str = "verified") -> None:
+    """One line (or JSON object) per finding, then the summary; exit 1 if anything is wrong."""
+    for finding in report.findings:
+        if as_json:
+            sys.stdout.write(json.dumps(finding.as_json(), ensure_ascii=False) + "\n")
+        else:
+            console.print(finding.line(), highlight=False, markup=False, soft_wrap=True)
+    summary = report.summary(verb)
+    if as_json:
+        err_console.print(summary, highlight=False, markup=False, soft_wrap=True)
+    else:
+        console.print(summary, highlight=False, markup=False, soft_wrap=True)
+    if report.problems:
+        raise typer.Exit(1)
 
 
 @app.command()
