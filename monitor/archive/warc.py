@@ -157,7 +157,10 @@ class WarcArchive:
         fields["WARC-Refers-To-Date"] = warc_date(refers_to_date)
         if digest:
             fields["WARC-Payload-Digest"] = digest
-        record = self._build(fields, _response_headers(exchange))
+        http = _response_headers(exchange)
+        if profile == "server-not-modified" and refers_to is not None:
+            http = _freshened(self._load(refers_to.response).http_headers, exchange)
+        record = self._build(fields, http)
         return self._store(exchange, record, digest, req_id)
 
     def write_metadata(self, exchange: HttpExchange, *, refers_to: Stored, about: dict[str, str]) -> Stored:
@@ -481,6 +484,24 @@ def _response_headers(exchange: HttpExchange) -> Any:
     reason = exchange.reason or _PHRASES.get(exchange.status, "")
     status = f"{exchange.status} {reason}".strip()
     return StatusAndHeaders(status, list(exchange.headers), protocol=_http1(exchange.http_version))
+
+
+_NOT_FRESHENED = frozenset({"content-length", "content-encoding", "transfer-encoding", "content-range"})
+
+
+def _freshened(original: Any, exchange: HttpExchange) -> Any:
+    """The HTTP block of a 304 revisit: the original response's status line and headers, with
+    the fields the 304 sent replacing theirs, as a cache freshens a stored response (RFC 9111,
+    4.3.4). Replay tools serve a revisit's own status line: pywb answers a stored 304 with an
+    empty 304, not the payload it stands for. The 304 itself is told by the profile and kept
+    as ``X-Archive-Orig-Status``."""
+    sent = [(k, v) for k, v in exchange.headers
+            if k.lower() not in _NOT_FRESHENED and not k.lower().startswith("x-archive-orig-")]
+    replaced = {k.lower() for k, _ in sent}
+    kept = [(str(k), str(v)) for k, v in original.headers if str(k).lower() not in replaced]
+    status = f"{exchange.status} {exchange.reason or _PHRASES.get(exchange.status, '')}".strip()
+    headers = [*kept, *sent, ("X-Archive-Orig-Status", status)]
+    return StatusAndHeaders(original.statusline, headers, protocol=original.protocol)
 
 
 def _http1(version: str) -> str:
