@@ -294,7 +294,8 @@ def test_diff_from_cited_uses_our_version_current_then(
     one_pass(home, clock, ids)  # 2025-01-16T06:00: version 2
 
     env = {"MONITOR_PUBLIC__AGGREGATOR": aggregator.prefix}
-    assert run_cli(home_dir, "add", url, "--cited-at", "2025-01-16T03:00").code == 0
+    added = run_cli(home_dir, "add", url, "--cited-at", "2025-01-16T03:00")
+    assert added.out.strip() == f"already watched: #1 {url} (cited at 2025-01-16T03:00:00Z)"
     result = run_cli(home_dir, "diff", str(ids[0]), "--from", "cited", env=env)
 
     assert result.code == 0, result.err
@@ -410,3 +411,5 @@ def test_restore_public_brings_back_a_link_that_died_before_we_first_saw_it(
     add_sources(home, clock, other)
     none = run_cli(home_dir, "restore", other, "--public", env=env)
     assert none.code == 2 and f"no public copy of {other}" in none.err and "Traceback" not in none.err
+    bad_time = run_cli(home_dir, "add", "http://example.org/story", "--cited-at", "last week")
+    assert bad_time.code == 2 and "--cited-at: not an ISO 8601 time: 'last week'" in bad_time.err

@@ -43,7 +43,8 @@ def add(
             source.cited_at = cited
         db.commit()
         verb = "added" if new else "already watched"
-        console.print(f"{verb}: #{source.id} {source.url}", highlight=False)
+        cited_note = f" (cited at {iso(cited)})" if cited is not None else ""
+        console.print(f"{verb}: #{source.id} {source.url}{cited_note}", highlight=False)
 
 
 @app.command(name="import")
