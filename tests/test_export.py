@@ -30,7 +30,7 @@ from tests.conftest import archive_tool, run_cli
 from tests.pywb_server import replay_mismatches, running_pywb
 
 pytestmark = pytest.mark.slow
-SUMMARY = re.compile(r"wrote (?P<path>\S+): (?P<captures>\d+) captures of (?P<sources>\d+) sources, "
+SUMMARY = re.compile(r"wrote (?P<path>\S+): (?P<captures>\d+) captures? of (?P<sources>\d+) sources?, "
                      r"(?P<bytes>\d+) bytes")
 
 

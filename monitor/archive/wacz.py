@@ -105,7 +105,12 @@ class Exported:
     bytes: int
 
     def line(self) -> str:
-        return f"wrote {self.path}: {self.captures} captures of {self.sources} sources, {self.bytes} bytes"
+        return (f"wrote {self.path}: {_count(self.captures, 'capture')} of "
+                f"{_count(self.sources, 'source')}, {self.bytes} bytes")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 _COLUMNS = (col(Capture.id), col(Capture.at), col(Capture.source_id), col(Capture.record_type),
