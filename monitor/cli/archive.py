@@ -14,10 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from monitor.archive.fixity import FixityReport, verify_archive, verify_files
 from monitor.archive.fixity import Progress as FixityProgress
+from monitor.archive.gc import collect
 from monitor.archive.wacz import Exported, NothingToExport, Plan, Selection, export_wacz, plan_export
 from monitor.archive.warc import ArchiveError
 from monitor.cli import app, console, err_console, fail, is_terminal, opened
 from monitor.clock import SystemClock, parse_time, parse_until
+from monitor.settings import format_duration, parse_duration
 from monitor.store import session
 from monitor.store.sources import find_source
 
@@ -80,6 +82,32 @@ def _print_report(report: FixityReport, as_json: bool, verb: str = "verified") -
         console.print(summary, highlight=False, markup=False, soft_wrap=True)
     if report.problems:
         raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    ctx: typer.Context,
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", help="Prune compact records older than this (default: archive.gc_compact_after).",
+        show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be pruned.")] = False,
+) -> None:
+    """Retention: prune old compact records (unchanged checks); never a full response or evidence.
+
+    Full responses, failed fetches and every capture a version or event points to stay.
+    """
+    with opened(ctx) as home:
+        try:
+            age = parse_duration(older_than) if older_than else home.settings.archive.gc_compact_after
+        except ValueError as exc:
+            fail(f"--older-than: {exc}")
+        report = collect(home.engine, home.settings.warc_dir, age, SystemClock().now(), dry_run=dry_run)
+    verb = "would prune" if dry_run else "pruned"
+    console.print(f"{verb} {report.captures} compact checks older than {format_duration(age)}: "
+                  f"{report.records} WARC records, {report.bytes_freed} bytes, "
+                  f"{report.files_rewritten} files rewritten", highlight=False)
+    for line in report.left_alone:
+        err_console.print(f"left alone: {line}", highlight=False)
 
 
 @app.command()
