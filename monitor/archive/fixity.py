@@ -109,23 +109,22 @@ def verify_archive(
     """Check every record the database points to (of ``source_ids``, default all) and,
     for the whole archive only, every WARC file end to end."""
     report = FixityReport()
+    files = _warc_files(warc_dir) if source_ids is None else []
     with session(engine) as db:
         index = _index(db)
-        total = _count(db, source_ids) + (0 if source_ids else len(_warc_files(warc_dir)))
-        done = 0
+        total, done = _count(db, source_ids) + len(files), 0
         for capture in _captures(db, source_ids):
             report.findings += _check_capture(capture, index, warc_dir, report)
             done += 1
             if progress:
                 progress(done, total)
         report.findings += _check_versions(db, index, source_ids)
-    if source_ids is None:
-        for path in _warc_files(warc_dir):
-            report.files.add(path.name)
-            report.findings += _check_file(path, index)
-            done += 1
-            if progress:
-                progress(done, total)
+    for path in files:
+        report.files.add(path.name)
+        report.findings += _check_file(path, index)
+        done += 1
+        if progress:
+            progress(done, total)
     return report
 
 
