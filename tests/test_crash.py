@@ -57,7 +57,6 @@ DAEMON_ENV = {
     "MONITOR_SCHEDULE__JITTER": "0",
     "MONITOR_SCHEDULE__GRACE": "2s",
     "MONITOR_ARCHIVE__FSYNC": "true",
-    "MONITOR_HEALTH__PROBE": "false",
 }
 OUTLETS = ["apnews", "cnn", "reuters", "bbc"]
 ARTICLES_PER_OUTLET = 3
