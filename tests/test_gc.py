@@ -81,9 +81,9 @@ def test_gc_prunes_old_compact_records_and_keeps_every_piece_of_evidence(
     report = collect(home.engine, home.settings.warc_dir, timedelta(days=7), clock.now())
     after = {c.id: c for c in _rows(home)}
     pruned = {c.id for c in before} - set(after)
-    assert (report.captures, report.records, report.bytes_freed) == (dry.captures, dry.records,
-                                                                    dry.bytes_freed)
-    assert pruned and pruned <= expected and report.files_rewritten >= 1
+    assert (report.captures, report.records) == (dry.captures, dry.records)
+    assert report.bytes_freed >= dry.bytes_freed  # files left with only their warcinfo go too
+    assert pruned and pruned <= expected and report.files_rewritten + report.files_removed >= 1
     assert _archive_bytes(home) == size - report.bytes_freed
     # nothing anything points to is gone
     assert all(v.capture_id in after for v in versions) and event_captures <= set(after)

@@ -44,6 +44,7 @@ class GcReport:
     records: int = 0  # WARC records dropped
     bytes_freed: int = 0
     files_rewritten: int = 0
+    files_removed: int = 0  # nothing but their warcinfo record was left
     left_alone: list[str] = field(default_factory=list)  # one line per file not touched, and why
 
 
@@ -65,7 +66,33 @@ def collect(
     for name, captures in sorted(by_file.items()):
         assert name is not None
         _prune_file(engine, warc_dir, name, captures, report, dry_run)
+    if not dry_run:
+        _remove_empty_files(engine, warc_dir, report)
     return report
+
+
+def _remove_empty_files(engine: Engine, warc_dir: Path, report: GcReport) -> None:
+    """Remove the service's files that hold only a warcinfo record and no row points to.
+
+    A writer's brand-new file looks like that too, but it holds the lock: left alone.
+    """
+    with session(engine) as db:
+        referenced = set(db.exec(select(Capture.warc_file).distinct()).all())
+    for path in sorted(warc_dir.glob("*.warc.gz")):
+        if path.name in referenced or not _STAMP.fullmatch(path.name):
+            continue
+        with open(path, "rb") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue
+            spans = member_spans(fh)
+            if len(spans) != 1 or spans[0][1] != os.fstat(fh.fileno()).st_size:
+                continue
+            path.unlink()
+        fsync_dir(warc_dir)
+        report.files_removed += 1
+        report.bytes_freed += spans[0][1]
 
 
 def _prunable(db: Session, cutoff: datetime) -> list[Capture]:
@@ -128,15 +155,20 @@ def _prune_file(
         if dry_run:
             return
         kept = [(start, end) for start, end in spans if start not in drop]
-        new_name, moved = _copy_members(fh, warc_dir, match.group(1), kept)
-        try:
-            _commit_move(engine, name, new_name, moved, [c.id for c in doomed])
-        except BaseException:
-            (warc_dir / new_name).unlink(missing_ok=True)
-            raise
+        if kept == spans[:1]:  # only the warcinfo record would be left: the file goes
+            _commit_move(engine, name, None, {}, [c.id for c in doomed])
+            report.files_removed += 1
+            report.bytes_freed += spans[0][1]
+        else:
+            report.files_rewritten += 1
+            new_name, moved = _copy_members(fh, warc_dir, match.group(1), kept)
+            try:
+                _commit_move(engine, name, new_name, moved, [c.id for c in doomed])
+            except BaseException:
+                (warc_dir / new_name).unlink(missing_ok=True)
+                raise
     path.unlink()
     fsync_dir(warc_dir)
-    report.files_rewritten += 1
 
 
 def _copy_members(
@@ -168,13 +200,15 @@ def _copy_members(
 
 
 def _commit_move(
-    engine: Engine, old: str, new: str, moved: dict[int, int], doomed: list[int | None]
+    engine: Engine, old: str, new: str | None, moved: dict[int, int], doomed: list[int | None]
 ) -> None:
+    """Delete the pruned rows; point every other row of ``old`` into ``new`` (None: none left)."""
     with session(engine) as db:
         for capture in db.exec(select(Capture).where(col(Capture.warc_file) == old)).all():
             if capture.id in doomed:
                 db.delete(capture)
                 continue
+            assert new is not None, f"capture {capture.id} is still in {old}"
             updates: dict[str, Any] = {"warc_file": new}
             if capture.warc_offset is not None:
                 updates["warc_offset"] = moved[capture.warc_offset]

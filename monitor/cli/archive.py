@@ -105,7 +105,9 @@ def gc(
     verb = "would prune" if dry_run else "pruned"
     console.print(f"{verb} {report.captures} compact checks older than {format_duration(age)}: "
                   f"{report.records} WARC records, {report.bytes_freed} bytes, "
-                  f"{report.files_rewritten} files rewritten", highlight=False)
+                  f"{report.files_rewritten} file{'' if report.files_rewritten == 1 else 's'} rewritten, "
+                  f"{report.files_removed} removed",
+                  highlight=False, soft_wrap=True)
     for line in report.left_alone:
         err_console.print(f"left alone: {line}", highlight=False)
 
