@@ -194,36 +194,44 @@ def checked_since(db_path: Path, since: datetime) -> int:
         connection.close()
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float, poll: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(poll)
 
 
 def total_hits(site: NewsSite, stories: dict[str, Story]) -> int:
     return sum(site.hits(url) for url in stories)
 
 
-# ------------------------------------------------------------------ the kill test
+def archive_bytes(home: Path) -> int:
+    return sum(p.stat().st_size for p in (home / "archive" / "warc").glob("*.warc.gz"))
 
 
 def kill_at_random(daemons: Daemons, site: NewsSite, stories: dict[str, Story], rng: random.Random) -> str:
-    """Start a daemon and SIGKILL it: during start-up, or at a random point of its pass."""
+    """Start a daemon and SIGKILL it: during start-up, at a random point of its pass, or
+    the moment a capture's records reach the disk (before or after its row commits)."""
     hits = total_hits(site, stories)
     process = daemons.start()
-    if rng.random() < 0.2:
+    mode = rng.random()
+    if mode < 0.2:
         delay = rng.uniform(0.0, 0.3)
         time.sleep(delay)
-        moment = f"{delay:.2f}s after start"
-    else:
-        wait_for(lambda: total_hits(site, stories) > hits or not process.is_alive(), "a pass to begin", 20)
-        delay = rng.uniform(0.0, 1.2)
-        time.sleep(delay)
-        moment = f"{delay:.2f}s into a pass"
+        daemons.kill(process)
+        return f"{delay:.2f}s after start"
+    wait_for(lambda: total_hits(site, stories) > hits or not process.is_alive(), "a pass to begin", 20)
+    if mode < 0.45:
+        written = archive_bytes(daemons.home)
+        wait_for(lambda: archive_bytes(daemons.home) > written or not process.is_alive(),
+                 "a record to be written", 20, poll=0.0005)
+        daemons.kill(process)
+        return "as a record was written"
+    delay = rng.uniform(0.0, 1.2)
+    time.sleep(delay)
     daemons.kill(process)
-    return moment
+    return f"{delay:.2f}s into a pass"
 
 
 def finish_a_pass(daemons: Daemons, db_path: Path, sources: int, what: str) -> None:
@@ -256,28 +264,34 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
             finish_a_pass(daemons, db_path, len(stories), f"round {round_} (seed {seed})")
     elapsed = time.monotonic() - started
     repaired = len(re.findall(r"archive repaired", daemons.log_text()))
-    print(f"{daemons.kills} kills in {elapsed:.1f}s; torn tails cut on restart: {repaired}")
     assert daemons.kills >= 20
-    assert_archive_is_whole(home_dir, seed)
+    orphans = assert_archive_is_whole(home_dir, seed)
+    print(f"{daemons.kills} kills in {elapsed:.1f}s; torn tails cut on restart: {repaired}; "
+          f"complete records whose row never committed: {orphans}")
     assert_history_is_exact(home_dir, stories, seed)
 
 
-def assert_archive_is_whole(home_dir: Path, seed: int) -> None:
-    """warcio check, our end-to-end scan, and fixity of every row: all clean."""
+def assert_archive_is_whole(home_dir: Path, seed: int) -> int:
+    """warcio check, our end-to-end scan, and fixity of every row: all clean.
+
+    Returns how many complete records no row points to (killed between write and commit)."""
     warcs = sorted((home_dir / "archive" / "warc").glob("*.warc.gz"))
     assert warcs
     check = subprocess.run([sys.executable, "-m", "warcio.cli", "check", *map(str, warcs)],
                            capture_output=True, text=True)
     assert check.returncode == 0, f"seed {seed}: warcio check failed:\n{check.stdout}{check.stderr}"
+    in_files = 0
     for path in warcs:
         scan = scan_warc(path)
         assert scan.problem is None, f"seed {seed}: {path.name}: {scan.problem}"
+        in_files += scan.records - 1  # each file starts with its warcinfo record
     home = open_home(home_dir)
     try:
         report = verify_archive(home.engine, home.settings.warc_dir)
     finally:
         home.engine.dispose()
     assert report.problems == [], f"seed {seed}: " + "\n".join(p.line() for p in report.problems)
+    return in_files - report.records
 
 
 def assert_history_is_exact(home_dir: Path, stories: dict[str, Story], seed: int) -> None:
