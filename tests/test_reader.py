@@ -21,6 +21,7 @@ from tests.conftest import SHARED, run_cli, shared
 from tests.test_capture import exchange
 
 SAMPLES = SHARED / "corpus" / "warc-samples"
+FUZZ_SEED = os.environ.get("MONITOR_FUZZ_SEED")  # read on import: the test env fixture clears MONITOR_*
 names = sorted(p.name for p in SAMPLES.iterdir()) if SAMPLES.is_dir() else []
 
 
@@ -174,7 +175,7 @@ def damage(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
 
 def test_randomly_damaged_files_never_crash_the_reader(tmp_path: Path) -> None:
-    seed = int(os.environ.get("MONITOR_FUZZ_SEED") or random.randrange(1 << 32))
+    seed = int(FUZZ_SEED or random.randrange(1 << 32))
     print(f"reader fuzz seed {seed}")
     rng = random.Random(seed)
     own, _ = own_file(tmp_path / "own")
