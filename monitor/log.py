@@ -27,3 +27,13 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     for noisy in ("httpx", "httpcore", "apscheduler", "trafilatura", "htmldate", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_still_running)
+
+
+def _still_running(record: logging.LogRecord) -> bool:
+    """Drop APScheduler's warning that a tick was skipped because the last pass still runs.
+
+    With ``max_instances=1`` that is the intended behaviour, and a long pass would
+    otherwise log it every ``schedule.tick``.
+    """
+    return "maximum number of running instances reached" not in record.getMessage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.log import setup_logging
 from tests.conftest import publish, run_cli
 from tests.site import NewsSite
 
@@ -92,3 +94,13 @@ def test_stop_during_a_hanging_check_abandons_it_cleanly(site: NewsSite, home_di
     site.restore(slow)
     assert run_cli(home_dir, "check").code == 0  # nothing left leased or corrupted
     assert kinds(home_dir).count("archived") == 2
+
+
+def test_a_tick_skipped_while_a_pass_runs_is_not_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    setup_logging()
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    with caplog.at_level(logging.WARNING, logger="apscheduler"):
+        scheduler_log.warning('Execution of job "dispatch" skipped: maximum number of running '
+                              "instances reached (1)")
+        scheduler_log.warning("Run time of job was missed")
+    assert [r.getMessage() for r in caplog.records] == ["Run time of job was missed"]
