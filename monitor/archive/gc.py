@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
-import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,11 +28,10 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, or_, select
 
-from monitor.archive.warc import fsync_dir, member_spans
+from monitor.archive.warc import OWN_NAME, create_file, fsync_dir, member_spans
 from monitor.store import session
 from monitor.store.models import Capture, Event, Source, Version
 
-_STAMP = re.compile(r"monitor-(\d{8}T\d{12})-\d+-[0-9a-f]{4}\.warc\.gz")
 _COPY = 1 << 20
 
 
@@ -79,7 +76,7 @@ def _remove_empty_files(engine: Engine, warc_dir: Path, report: GcReport) -> Non
     with session(engine) as db:
         referenced = set(db.exec(select(Capture.warc_file).distinct()).all())
     for path in sorted(warc_dir.glob("*.warc.gz")):
-        if path.name in referenced or not _STAMP.fullmatch(path.name):
+        if path.name in referenced or not OWN_NAME.fullmatch(path.name):
             continue
         with open(path, "rb") as fh:
             try:
@@ -128,7 +125,7 @@ def _prune_file(
     engine: Engine, warc_dir: Path, name: str, doomed: list[Capture], report: GcReport, dry_run: bool
 ) -> None:
     path = warc_dir / name
-    match = _STAMP.fullmatch(name)
+    match = OWN_NAME.fullmatch(name)
     if match is None:
         report.left_alone.append(f"{name}: not written by this service")
         return
@@ -175,13 +172,7 @@ def _copy_members(
     src: BinaryIO, warc_dir: Path, stamp: str, spans: list[tuple[int, int]]
 ) -> tuple[str, dict[int, int]]:
     """Copy the kept gzip members into a new file; return its name and old → new offsets."""
-    while True:
-        name = f"monitor-{stamp}-{os.getpid()}-{secrets.token_hex(2)}.warc.gz"
-        try:
-            out = open(warc_dir / name, "xb")  # noqa: SIM115 - closed below
-        except FileExistsError:
-            continue
-        break
+    name, out = create_file(warc_dir, stamp)
     moved: dict[int, int] = {}
     with out:
         fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # recover() must not judge it half-written

@@ -22,6 +22,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from http import HTTPStatus
 from io import BytesIO
 from pathlib import Path
@@ -40,7 +41,7 @@ PROFILES = {
     "server-not-modified": "http://netpreserve.org/warc/1.1/revisit/server-not-modified",
 }
 _CHUNK = 1 << 16  # read size, and how much of a record's start is kept for its header
-_OWN_NAME = re.compile(r"monitor-\d{8}T\d{12}-\d+-[0-9a-f]{4}\.warc\.gz")  # only these are cut
+OWN_NAME = re.compile(r"monitor-(\d{8}T\d{12})-\d+-[0-9a-f]{4}\.warc\.gz")  # only these are cut or pruned
 _LENGTH_RE = re.compile(rb"(?im)^content-length:[ \t]*(\d+)\s*$")
 _LOADER = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
@@ -87,8 +88,13 @@ class _Segment:
     writer: Any
 
 
+@lru_cache(maxsize=4)  # bodies can be large: only the checks in hand
 def payload_digest(body: bytes) -> str:
-    """``sha1:BASE32`` of ``body``, as in ``WARC-Payload-Digest``."""
+    """``sha1:BASE32`` of ``body``, as in ``WARC-Payload-Digest``.
+
+    Cached: a check asks for the digest of the same body several times (revisit or not,
+    the record, the row), and a ``bytes`` object hashes once.
+    """
     return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
 
 
@@ -231,14 +237,7 @@ class WarcArchive:
     def _open_segment(self) -> _Segment:
         """Create a new file no other writer can be using, lock it, write warcinfo."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        while True:
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-            name = f"monitor-{stamp}-{os.getpid()}-{secrets.token_hex(2)}.warc.gz"
-            try:
-                fh = open(self.directory / name, "xb")  # noqa: SIM115 - kept open while writing
-            except FileExistsError:
-                continue
-            break
+        name, fh = create_file(self.directory, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
         seg = _Segment(name, fh, WARCWriter(fh, gzip=True, warc_version=WARC_VERSION))
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -367,6 +366,16 @@ def scan_warc(path: Path, start: int = 0) -> Scan:
         return Scan(start, 0, 0, f"cannot read: {exc.strerror or exc}")
 
 
+def create_file(directory: Path, stamp: str) -> tuple[str, BinaryIO]:
+    """A new file named ``monitor-<stamp>-<pid>-<random>.warc.gz`` that no one else has."""
+    while True:
+        name = f"monitor-{stamp}-{os.getpid()}-{secrets.token_hex(2)}.warc.gz"
+        try:
+            return name, open(directory / name, "xb")
+        except FileExistsError:
+            continue
+
+
 def member_spans(fh: BinaryIO) -> list[tuple[int, int]]:
     """(offset, end) of every complete record of an open ``.warc.gz``; stops at a bad one."""
     size, pos, spans = os.fstat(fh.fileno()).st_size, 0, []
@@ -393,7 +402,7 @@ def _recover_file(path: Path, start: int) -> str | None:
         scan = _scan(fh, start)
         if scan.problem is None:
             return None
-        if scan.end > scan.size or not _OWN_NAME.fullmatch(path.name):
+        if scan.end > scan.size or not OWN_NAME.fullmatch(path.name):
             return f"{path.name}: {scan.problem}; left unchanged"
         fh.truncate(scan.end)
         os.fsync(fh.fileno())

@@ -11,12 +11,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
+from monitor.clock import parse_time, parse_until
 from monitor.config import ConfigError
 from monitor.home import Home, open_home
 from monitor.log import setup_logging
@@ -74,6 +76,16 @@ def opened(ctx: typer.Context, **flags: Any) -> Iterator[Home]:
         fail(str(exc))
     finally:
         home.engine.dispose()
+
+
+def time_option(value: str | None, name: str, *, until: bool = False) -> datetime | None:
+    """Parse an ISO time option; ``until`` reads it as the end of the precision given."""
+    if value is None:
+        return None
+    try:
+        return parse_until(value) if until else parse_time(value)
+    except ValueError as exc:
+        fail(f"{name}: {exc}")
 
 
 def is_terminal() -> bool:

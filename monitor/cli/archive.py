@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +16,8 @@ from monitor.archive.fixity import Progress as FixityProgress
 from monitor.archive.gc import collect
 from monitor.archive.wacz import Exported, NothingToExport, Plan, Selection, export_wacz, plan_export
 from monitor.archive.warc import ArchiveError
-from monitor.cli import app, console, err_console, fail, is_terminal, opened
-from monitor.clock import SystemClock, parse_time, parse_until
+from monitor.cli import app, console, err_console, fail, is_terminal, opened, time_option
+from monitor.clock import SystemClock
 from monitor.settings import format_duration, parse_duration
 from monitor.store import session
 from monitor.store.sources import find_source
@@ -131,7 +130,8 @@ def export(
     """
     if output.suffix.lower() != ".wacz":
         fail(f"-o {output}: the file name must end in .wacz")
-    selection = Selection(since=_when(since, "--since"), until=_when(until, "--until", end=True))
+    selection = Selection(since=time_option(since, "--since"),
+                          until=time_option(until, "--until", until=True))
     if selection.since and selection.until and selection.since > selection.until:
         fail(f"--since {since} is after --until {until}")
     with opened(ctx) as home, session(home.engine) as db:
@@ -150,16 +150,6 @@ def export(
         finally:
             archive.close()
     console.print(exported.line(), highlight=False)
-
-
-def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None:
-    """An ISO time option; ``end`` reads it as the end of the precision given (a day, a minute)."""
-    if value is None:
-        return None
-    try:
-        return parse_until(value) if end else parse_time(value)
-    except ValueError as exc:
-        fail(f"{name}: {exc}")
 
 
 def _export(work: Callable[[Callable[[int, int], None] | None], Exported], plan: Plan) -> Exported:

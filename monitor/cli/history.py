@@ -20,8 +20,8 @@ from monitor.archive.restore import FORMS, Form, NothingArchived, find_copy, res
 from monitor.archive.restore_set import INDEX, restore_all, write_index
 from monitor.archive.warc import ArchiveError, WarcArchive
 from monitor.check import stored_of
-from monitor.cli import app, console, err_console, fail, opened
-from monitor.clock import SystemClock, iso, parse_time, parse_until
+from monitor.cli import app, console, err_console, fail, opened, time_option
+from monitor.clock import SystemClock, iso
 from monitor.compare import Comparison, compare
 from monitor.events import event_json
 from monitor.extract import Extractor
@@ -34,16 +34,6 @@ from monitor.versions import content_of
 SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
 
 
-def _time_option(value: str | None, name: str, *, until: bool = False) -> datetime | None:
-    """Parse an ISO time option; ``until`` reads it as the end of the precision given."""
-    if value is None:
-        return None
-    try:
-        return parse_until(value) if until else parse_time(value)
-    except ValueError as exc:
-        fail(f"{name}: {exc}")
-
-
 @app.command()
 def events(
     ctx: typer.Context,
@@ -54,7 +44,7 @@ def events(
     limit: Annotated[int, typer.Option(help="At most this many (newest kept).")] = 1000,
 ) -> None:
     """What happened: changes, deaths, recoveries, moves, walls, outages."""
-    since_at = _time_option(since, "--since")
+    since_at = time_option(since, "--since")
     with opened(ctx) as home, session(home.engine) as db:
         query = select(Event).order_by(col(Event.at).desc(), col(Event.id).desc()).limit(limit)
         if since_at:
@@ -169,7 +159,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of recent changes, with the archived copies beside it."""
     now = SystemClock().now()
-    since_at = _time_option(since, "--since") or now - timedelta(days=7)
+    since_at = time_option(since, "--since") or now - timedelta(days=7)
     copies = output.with_name(output.stem + "_copies")
     with opened(ctx) as home, session(home.engine) as db:
         archive = home.open_archive()
@@ -241,7 +231,7 @@ def restore(
     """Get the archived copy of a source back, as it was at a time (--all: every source)."""
     if as_ not in FORMS:
         fail(f"--as must be {', '.join(FORMS[:-1])} or {FORMS[-1]}, not {as_!r}")
-    at_time = _time_option(at, "--at", until=True)
+    at_time = time_option(at, "--at", until=True)
     if all_:
         _restore_set(ctx, source, at_time, as_, output)
         return

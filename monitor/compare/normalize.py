@@ -13,6 +13,7 @@ import json
 import re
 import unicodedata
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from monitor.compare.model import ArticleContent
 
@@ -45,10 +46,12 @@ def normalize(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+@lru_cache(maxsize=64)
 def fingerprint(content: ArticleContent) -> str:
     """Hex SHA-256 of the normalised title, byline and text.
 
     Dates are left out on purpose: a bare "modified" bump is not a new version.
+    Cached: one check asks for it several times (second look, capture policy, versions).
     """
     fields = [normalize(content.title), normalize(content.byline or ""), normalize(content.text)]
     payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
