@@ -2,7 +2,7 @@
 
 Kinds: ``archived`` (first version stored), ``changed``, ``flipflop``,
 ``extraction_failed``, ``failing``, ``dead``, ``recovered``, ``blocked``, ``moved``,
-``offline`` (pass-level). ``flipflop`` and ``extraction_failed`` are recorded but are
+``offline`` and ``online`` (pass-level). ``flipflop`` and ``extraction_failed`` are recorded but are
 not alerts.
 """
 
@@ -17,6 +17,8 @@ from monitor.store.models import Event, Source
 
 SEVERITIES = ("info", "minor", "major", "critical")
 NOT_ALERTS = frozenset({"flipflop", "extraction_failed", "archived"})
+KINDS = ("archived", "changed", "flipflop", "extraction_failed", "failing", "dead", "recovered",
+         "blocked", "moved", "offline", "online")
 
 
 def event_id(at: datetime) -> str:
@@ -49,6 +51,15 @@ def new_event(
         version_before=version_before,
         version_after=version_after,
     )
+
+
+def is_muted(source: Source | None, kind: str, at: datetime) -> bool:
+    """Whether the user muted ``kind`` events of ``source`` for the time ``at``."""
+    if source is None or not source.muted_kinds:
+        return False
+    if "*" not in source.muted_kinds and kind not in source.muted_kinds:
+        return False
+    return source.muted_until is None or at < source.muted_until
 
 
 def event_json(event: Event) -> dict[str, Any]:

@@ -199,6 +199,17 @@ class PublicSettings(Section):
         return self
 
 
+class WebSettings(Section):
+    host: str = Field("127.0.0.1", description="Address monitor serve binds; anything but loopback "
+                      "needs a token.")
+    port: int = Field(8765, ge=0, le=65535, description="Port monitor serve listens on.")
+    token: str | None = Field(
+        None, min_length=16, description="API token for write endpoints and sign-in; unset: one "
+        "is made and kept in archive/web-token (loopback only).")
+    allow_private_urls: bool = Field(
+        False, description="Let the API add URLs on private or loopback addresses.")
+
+
 class ExtractSettings(Section):
     workers: int = Field(0, ge=0, description="Extraction processes; 0 = one per core.")
     min_ratio: float = Field(
@@ -232,6 +243,7 @@ class Settings(BaseSettings):
     extract: ExtractSettings = Field(default_factory=ExtractSettings)  # type: ignore[arg-type]
     compare: CompareSettings = Field(default_factory=CompareSettings)  # type: ignore[arg-type]
     public: PublicSettings = Field(default_factory=PublicSettings)  # type: ignore[arg-type]
+    web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

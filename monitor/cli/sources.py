@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso, parse_time
 from monitor.store import session
-from monitor.store.models import Capture, Event, Host, PublicCopy, Source, Version
-from monitor.store.sources import add_source, all_sources, find_source
+from monitor.store.models import Host, PublicCopy, Source
+from monitor.store.sources import add_source, all_sources, find_source, purge_source, set_paused
 from monitor.urls import host_of, links_in
 
 SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
@@ -98,27 +98,19 @@ def remove(
     with opened(ctx) as home, session(home.engine) as db:
         found = find_source(db, source)
         if purge:
-            _purge(db, found)
+            purge_source(db, found)
             console.print(f"removed and purged: #{found.id} {found.url}", highlight=False)
         else:
-            found.paused, found.paused_reason = True, "removed"
+            set_paused(found, True, SystemClock().now(), "removed")
             console.print(f"removed: #{found.id} {found.url} (history kept; "
                           f"'monitor resume {found.id}' watches it again)", highlight=False)
         db.commit()
 
 
-def _purge(db: Session, source: Source) -> None:
-    for table in (PublicCopy, Event, Version, Capture):
-        db.exec(delete(table).where(col(table.source_id) == source.id))
-    db.delete(source)
-
-
 def _set_paused(ctx: typer.Context, ref: str, paused: bool, reason: str | None) -> None:
     with opened(ctx) as home, session(home.engine) as db:
         source = find_source(db, ref)
-        source.paused, source.paused_reason = paused, reason
-        if not paused:
-            source.next_check_at = SystemClock().now()
+        set_paused(source, paused, SystemClock().now(), reason)
         db.commit()
         console.print(f"{'paused' if paused else 'resumed'}: #{source.id} {source.url}",
                       highlight=False)

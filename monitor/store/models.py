@@ -49,7 +49,10 @@ class Source(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     origin: str = "cli"  # config | cli | import
     paused: bool = False
-    paused_reason: str | None = None  # user | removed-from-config
+    paused_reason: str | None = None  # user | removed | removed-from-config
+    # muted event kinds ("*": all) are recorded but neither notified nor shown as alerts
+    muted_kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    muted_until: datetime | None = _time()  # None with muted_kinds: until unmuted
     interval_s: int | None = None
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     cited_at: datetime | None = _time()
@@ -143,6 +146,7 @@ class Event(SQLModel, table=True):
     details: dict[str, Any] = _json()
     version_before: int | None = None
     version_after: int | None = None
+    acked_at: datetime | None = _time()  # a person has seen it (dashboard or API)
 
 
 class Host(SQLModel, table=True):

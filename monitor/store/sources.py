@@ -10,11 +10,11 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from monitor.config import SourceEntry
-from monitor.store.models import Source
+from monitor.store.models import Capture, Event, PublicCopy, Source, Version
 from monitor.urls import BadURL, canonicalize
 
 
@@ -66,6 +66,20 @@ def add_source(
     )
     session.add(source)
     return source, True
+
+
+def set_paused(source: Source, paused: bool, now: datetime, reason: str | None = "user") -> None:
+    """Pause (``reason``: user, removed …) or resume; a resumed source is due at once."""
+    source.paused, source.paused_reason = paused, (reason if paused else None)
+    if not paused:
+        source.next_check_at = now
+
+
+def purge_source(session: Session, source: Source) -> None:
+    """Delete a source and its rows (captures, versions, events); WARC files stay."""
+    for table in (PublicCopy, Event, Version, Capture):
+        session.exec(delete(table).where(col(table.source_id) == source.id))
+    session.delete(source)
 
 
 @dataclass
