@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from monitor.check import CheckOutcome
 from monitor.cli import app, console, fail, is_terminal, opened
+from monitor.cli.web import HostOption, PortOption, listen
 from monitor.clock import SystemClock
 from monitor.daemon import Daemon, daemon_health
 from monitor.home import Home
@@ -43,9 +44,15 @@ def _prepare(home: Home) -> None:
 
 
 @app.command()
-def run(ctx: typer.Context) -> None:
+def run(
+    ctx: typer.Context,
+    web: Annotated[bool, typer.Option("--web", help="Also serve the dashboard (as monitor serve).")] = False,
+    host: HostOption = None,
+    port: PortOption = None,
+) -> None:
     """Run the daemon: check every source on its interval until SIGINT/SIGTERM."""
     with opened(ctx) as home:
+        sock = listen(home, host, port) if web else None
         _prepare(home)
         with session(home.engine) as db:
             active = len(db.exec(select(Source.id).where(col(Source.paused).is_(False))).all())
@@ -54,7 +61,12 @@ def run(ctx: typer.Context) -> None:
 
         async def main() -> None:
             async with home.check_context() as check_ctx:
-                await Daemon(check_ctx).run()
+                if sock is None:
+                    await Daemon(check_ctx).run()
+                else:
+                    from monitor.web.server import run_with_web
+
+                    await run_with_web(check_ctx, home, sock)  # type: ignore[arg-type]
 
         asyncio.run(main())
 

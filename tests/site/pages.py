@@ -54,6 +54,7 @@ class Article:
     paragraphs: tuple[str, ...]
     section: str = "news"
     modified: datetime | None = None
+    embed: str = ""  # raw HTML at the end of <body>: a third-party script, say (not article text)
 
     @property
     def path(self) -> str:
@@ -126,7 +127,7 @@ def article_page(brand: Brand, art: Article, chrome: Chrome) -> bytes:
     state: dict[str, object] = {"page": "article", "slug": art.slug, "section": art.section,
                                 "headline": art.headline, "paragraphs": list(art.paragraphs)}
     title = f"{art.headline} | {brand.display}"
-    return _page(brand, chrome, title, _article_head(brand, art), body, state)
+    return _page(brand, chrome, title, _article_head(brand, art), body + art.embed, state)
 
 
 def front_page(brand: Brand, arts: Sequence[Article], chrome: Chrome, section: str = "") -> bytes:

@@ -132,7 +132,7 @@ class NewsSite:
 
     def add_article(self, outlet: str, slug: str, *, headline: str, byline: str = "By Staff",
                     published: datetime | None = None, paragraphs: Sequence[str] = (),
-                    section: str = "news") -> str:
+                    section: str = "news", embed: str = "") -> str:
         """Publish an article at ``/article/<slug>``; returns its absolute URL.
 
         Give it at least ~250 characters of text: below that, trafilatura's fallback
@@ -140,7 +140,7 @@ class NewsSite:
         """
         out = self._outlets[outlet]
         art = Article(slug, headline, byline, _aware(published or datetime.now(UTC)),
-                      tuple(paragraphs), section)
+                      tuple(paragraphs), section, embed=embed)
         with self._lock:
             if art.path in out.articles:
                 raise ValueError(f"{outlet} already has {art.path}")

@@ -1,0 +1,56 @@
+"""Refuse URLs that would turn the monitor into a way into the network it runs in (SSRF).
+
+A URL added through the web is fetched by the daemon from inside that network, so a host
+that is, or resolves to, a loopback, private, link-local or otherwise non-global address
+is refused unless ``web.allow_private_urls`` is set. Every address the name resolves to
+is checked, not just the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from monitor.urls import BadURL, canonicalize
+
+
+class RefusedURL(ValueError):
+    """The URL points at an address the monitor must not fetch on a web user's behalf."""
+
+
+def _non_global(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+async def check_url(url: str, *, allow_private: bool) -> str:
+    """The canonical URL, or RefusedURL / BadURL saying why it may not be watched."""
+    canonical = canonicalize(url)
+    if allow_private:
+        return canonical
+    host = urlsplit(canonical).hostname or ""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        try:
+            infos = await asyncio.to_thread(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise RefusedURL(f"{url}: host {host!r} does not resolve ({exc}); "
+                             "it cannot be checked for a private address") from exc
+        addresses = sorted({str(info[4][0]) for info in infos})
+    private = [a for a in addresses if _non_global(a)]
+    if private:
+        raise RefusedURL(f"{url}: {host} is a private or loopback address ({', '.join(private)}); "
+                         "set web.allow_private_urls to watch it")
+    return canonical
+
+
+__all__ = ["BadURL", "RefusedURL", "check_url"]
