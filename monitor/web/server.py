@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
 from collections.abc import Generator
 
@@ -53,19 +54,20 @@ def sign_in_line(home: Home, sock: socket.socket) -> str:
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """Leaves SIGINT/SIGTERM to the daemon, which stops the server with itself."""
+    """Leaves SIGINT/SIGTERM to us: uvicorn's own handling re-raises the signal at exit
+    (exit 130 on Ctrl-C), and beside the daemon it would take the daemon's handlers."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 
-def _server(home: Home, sock: socket.socket, runner: CheckRunner | None, embedded: bool) -> uvicorn.Server:
+def _server(home: Home, sock: socket.socket, runner: CheckRunner | None) -> uvicorn.Server:
     host = sock.getsockname()[0]
     app = create_app(home, runner=runner, loopback_only=is_loopback(host))
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
                             proxy_headers=False, server_header=False)
-    return _EmbeddedServer(config) if embedded else uvicorn.Server(config)
+    return _EmbeddedServer(config)
 
 
 def prepare(home: Home, host: str, port: int) -> socket.socket:
@@ -75,13 +77,22 @@ def prepare(home: Home, host: str, port: int) -> socket.socket:
 
 
 async def serve(home: Home, sock: socket.socket) -> None:
-    """``monitor serve``: the web app alone (check-now runs in this process)."""
-    await _server(home, sock, None, embedded=False).serve(sockets=[sock])
+    """``monitor serve``: the web app alone (check-now runs in this process) until
+    SIGINT/SIGTERM, then a clean stop (exit 0)."""
+    server = _server(home, sock, None)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, setattr, server, "should_exit", True)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 async def run_with_web(ctx: CheckContext, home: Home, sock: socket.socket) -> None:
     """``monitor run --web``: the daemon and the web app in one event loop, one check context."""
-    server = _server(home, sock, CheckRunner(home, ctx), embedded=True)
+    server = _server(home, sock, CheckRunner(home, ctx))
     web = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await Daemon(ctx).run()
