@@ -20,6 +20,8 @@ RUN pip install . \
 
 USER monitor
 VOLUME ["/data"]
+# The dashboard, with `run --web --host 0.0.0.0` and MONITOR_WEB__TOKEN set (see README).
+EXPOSE 8765
 
 # Healthy while the daemon's scheduler keeps ticking (heartbeat in /data/archive/daemon.json).
 HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 CMD ["monitor", "health"]
