@@ -15,11 +15,13 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    SecretStr,
     field_validator,
     model_validator,
 )
@@ -210,6 +212,65 @@ class WebSettings(Section):
         False, description="Let the API add URLs on private or loopback addresses.")
 
 
+def _apprise_url(value: SecretStr) -> SecretStr:
+    from monitor.notify.targets import check_url  # loads Apprise only when URLs are configured
+
+    check_url(value.get_secret_value())
+    return value
+
+
+DEFAULT_NOTIFY_KINDS = ["changed", "dead", "moved", "recovered", "blocked"]
+
+
+class NotifySettings(Section):
+    urls: list[Annotated[SecretStr, AfterValidator(_apprise_url)]] = Field(
+        default_factory=list, description="Apprise URLs to notify (mailto://, slack://, matrix://, "
+        "ntfy://, json:// webhooks …); secrets in them are only ever logged or stored redacted.")
+    kinds: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NOTIFY_KINDS), description="Event kinds that notify: "
+        "one message per kind per pass to each URL.")
+    dashboard_url: str | None = Field(
+        None, description="The dashboard's address (monitor serve): messages link each source to "
+        "its page there, dashboard_url/sources/ID.")
+    max_age: Duration = Field(
+        timedelta(days=1), description="Events older than this when first seen are not sent, so "
+        "switching notifications on does not send old news.")
+    timeout: Duration = Field(timedelta(seconds=30), description="Longest one delivery may take.")
+    retry_backoff: Duration = Field(
+        timedelta(minutes=5), description="Wait before retrying a failed delivery; doubles with each "
+        "failure, at most a day.")
+    max_attempts: int = Field(8, ge=1, description="Deliveries of one message before giving up.")
+
+    @field_validator("urls")
+    @classmethod
+    def _distinct(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        plain = [url.get_secret_value() for url in urls]
+        for index, url in enumerate(plain):
+            if url in plain[:index]:
+                raise ValueError(f"entry {index} repeats entry {plain.index(url)}")
+        return urls
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        from monitor.events import KINDS
+
+        unknown = [kind for kind in kinds if kind not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown event kind {unknown[0]!r} (known: {', '.join(KINDS)})")
+        return kinds
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+
 class ExtractSettings(Section):
     workers: int = Field(0, ge=0, description="Extraction processes; 0 = one per core.")
     min_ratio: float = Field(
@@ -244,6 +305,7 @@ class Settings(BaseSettings):
     compare: CompareSettings = Field(default_factory=CompareSettings)  # type: ignore[arg-type]
     public: PublicSettings = Field(default_factory=PublicSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
+    notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

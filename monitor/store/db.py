@@ -61,6 +61,8 @@ def upgrade(engine: Engine) -> None:
                 connection.execute(
                     text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{default}')
                 )
+            for index in table.indexes:  # create_all makes indexes only with a new table
+                index.create(connection, checkfirst=True)
 
 
 def _default_sql(column: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -147,6 +147,11 @@ class Event(SQLModel, table=True):
     version_before: int | None = None
     version_after: int | None = None
     acked_at: datetime | None = _time()  # a person has seen it (dashboard or API)
+    # notifications (monitor/notify): "pending" until one pass considers it, then "queued" (in a
+    # Notification) or "skipped-<why>". The column has no SQL default, so events from before
+    # notifications existed read NULL: already told, never sent.
+    notify_state: str | None = Field(
+        default="pending", sa_column=Column(String(), nullable=True, index=True))
 
 
 class Host(SQLModel, table=True):
@@ -187,3 +192,29 @@ class PublicCopy(SQLModel, table=True):
     last_error: str | None = None
     requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     next_attempt_at: datetime | None = _time()
+
+
+class Notification(SQLModel, table=True):
+    """One message to one notifier: a pass's events of one kind (monitor/notify/outbox.py).
+
+    ``target`` is the notifier's redacted label, never its URL. ``status``: ``pending`` (to send
+    when ``next_attempt_at`` comes), ``sending`` (claimed by a process until ``next_attempt_at``),
+    ``sent``, ``failed`` (retried at ``next_attempt_at``), ``given-up`` (too many attempts, or the
+    notifier is no longer configured), ``dropped`` (all its events were acknowledged or muted
+    before it went out).
+    """
+
+    __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    target: str
+    kind: str
+    event_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    title: str = ""
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = _time()
+    last_error: str | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    sent_at: datetime | None = _time()
