@@ -20,6 +20,7 @@ from monitor.events import NOT_ALERTS, new_event
 from monitor.exchange import FetchError
 from monitor.health import PassGuard
 from monitor.health.offline import Probe
+from monitor.notify.step import notify_pass
 from monitor.store import session
 from monitor.store.models import Event
 from monitor.store.sources import claim, due_source_ids, release
@@ -37,6 +38,7 @@ class PassSummary:
     deferred: int = 0  # not fetched: their host asked us to back off (429/503)
     offline: bool = False
     public: str = ""  # what happened to the public copies (Save Page Now), if anything
+    notified: str = ""  # what happened to the notifications, if anything
     seconds: float = 0.0
     signals: Counter[str] = field(default_factory=Counter)
     outcomes: list[CheckOutcome] = field(default_factory=list)
@@ -51,6 +53,8 @@ class PassSummary:
             parts.append("OFFLINE: network unreachable, nobody judged")
         if self.public:
             parts.append(self.public)
+        if self.notified:
+            parts.append(self.notified)
         return ", ".join(parts) + f" in {self.seconds:.1f}s"
 
 
@@ -75,6 +79,7 @@ async def run_pass(
     summary.offline = guard.decided_offline
     _record_network_state(ctx, guard, summary.offline)
     summary.public = await save_public_copies(ctx, summary)  # the checks are committed by now
+    summary.notified = await notify_pass(ctx, summary.offline)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -166,6 +171,9 @@ async def dispatch_due(ctx: CheckContext, progress: Progress | None = None) -> P
     with session(ctx.engine) as db:
         ids = due_source_ids(db, ctx.clock.now(), ctx.settings.schedule.batch)
     if not ids:
+        retried = await notify_pass(ctx)  # failed messages are due on their own time, not a pass's
+        if retried:
+            log.info(retried)
         return None
     summary = await run_pass(ctx, ids, progress)
     log.info(summary.line())

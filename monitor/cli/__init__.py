@@ -2,7 +2,7 @@
 
 Commands live by theme: ``checks`` (run, check, health), ``sources`` (add, remove,
 pause, resume, import, status), ``history`` (events, diff, report, restore),
-``archive`` (export, verify, gc), ``links`` (timemap, annotate).
+``archive`` (export, verify, gc), ``links`` (timemap, annotate), ``notify`` (notify).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def is_terminal() -> bool:
 
 
 def main() -> None:
-    from monitor.cli import archive, checks, history, links, sources  # noqa: F401  (register commands)
+    # the command modules register themselves on import
+    from monitor.cli import archive, checks, history, links, notify, sources  # noqa: F401
 
     app()
