@@ -518,6 +518,14 @@ def test_a_bad_notifier_url_is_one_line_naming_it_without_its_secret(home_dir: P
     assert result.code == 2 and "notify.kinds: unknown event kind 'edited'" in result.err
 
 
+def test_notifiers_that_look_alike_redacted_get_distinct_labels() -> None:
+    policy = NotifySettings(urls=["json://desk:first-secret@127.0.0.1:9/hook",
+                                  "json://desk:other-secret@127.0.0.1:9/hook", "form://127.0.0.1:9/f"])
+    assert [t.label for t in targets_of(policy)] == [
+        "json://desk:****@127.0.0.1:9/hook", "json://desk:****@127.0.0.1:9/hook #2", "form://127.0.0.1:9/f"]
+    assert "secret" not in repr(targets_of(policy)) + repr(policy)
+
+
 def test_notify_test_says_which_notifiers_work(home_dir: Path, receiver: Receiver) -> None:
     receiver.fail("broken")
     urls = [receiver.url("desk", userinfo=f"desk:{PASSWORD}"), receiver.url("broken")]
