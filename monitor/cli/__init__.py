@@ -2,7 +2,8 @@
 
 Commands live by theme: ``checks`` (run, check, health), ``sources`` (add, remove,
 pause, resume, import, status), ``history`` (events, diff, report, restore),
-``archive`` (export, verify, gc), ``links`` (timemap, annotate), ``notify`` (notify).
+``archive`` (export, verify, gc), ``links`` (timemap, annotate), ``web`` (serve),
+``notify`` (notify).
 """
 
 from __future__ import annotations
@@ -94,6 +95,6 @@ def is_terminal() -> bool:
 
 def main() -> None:
     # the command modules register themselves on import
-    from monitor.cli import archive, checks, history, links, notify, sources  # noqa: F401
+    from monitor.cli import archive, checks, history, links, notify, sources, web  # noqa: F401
 
     app()
