@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import cache
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Match
 
 from monitor import __version__
 from monitor.archive.restore import NothingArchived
@@ -88,7 +90,7 @@ def _stylesheet() -> Response:
 def _error_handlers(app: FastAPI) -> None:
     def problem(status: int) -> Callable[[Request, Exception], Response]:
         def handle(request: Request, exc: Exception) -> Response:
-            return _problem(request, status, str(exc).strip("'\""))
+            return _problem(request, status, str(exc))
         return handle
 
     app.add_exception_handler(NotFound, problem(404))
@@ -97,23 +99,37 @@ def _error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ArchiveError, problem(500))
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
+        assert isinstance(exc, HTTPException)  # FastAPI's and Starlette's (404, 405) alike
         response = _problem(request, exc.status_code, str(exc.detail))
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed(request)
         return response
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()))
-        return _problem(request, 422, f"{where}: {first.get('msg', 'invalid')}")
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")  # our validators' own words
+        return _problem(request, 422, f"{where}: {message}")
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
 
 
+def _allowed(request: Request) -> str:
+    """Every method this path answers. Starlette's 405 names only the first route that matched
+    the path, so ``OPTIONS /api/sources`` said ``Allow: GET`` although POST works too. So each
+    method is tried on every route with ``matches``, which nested routers answer too."""
+    def answers(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] is Match.FULL for route in request.app.routes)
+    return ", ".join(m for m in ("DELETE", "GET", "PATCH", "POST", "PUT") if answers(m))
+
+
 def _problem(request: Request, status: int, detail: str) -> Response:
-    """JSON for the API and feeds, a small page for people."""
+    """JSON for the API and feeds, a small page for people; ``detail`` is one line."""
+    detail = " ".join(detail.split())
     if request.url.path.startswith("/api/") or request.url.path.endswith(".atom") \
             or "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"detail": detail}, status_code=status)

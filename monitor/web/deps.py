@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
 
 from monitor.clock import Clock
@@ -16,6 +16,7 @@ from monitor.home import Home
 from monitor.store import session
 from monitor.web.actions import CheckRunner
 from monitor.web.auth import Keys
+from monitor.web.schemas import MAX_ID
 
 
 @dataclass
@@ -41,3 +42,8 @@ def db_session(request: Request) -> Iterator[Session]:
 
 Web = Annotated[WebState, Depends(web_state)]
 Db = Annotated[Session, Depends(db_session)]
+
+
+# Ids and version numbers in paths and queries: bounded so a huge one is a 422, not a 500.
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]

@@ -11,14 +11,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from feedgen.feed import FeedGenerator
 
-from monitor.events import KINDS
 from monitor.store.models import Event, Source
 from monitor.web import views
-from monitor.web.deps import Db
+from monitor.web.deps import Db, Id
+from monitor.web.schemas import KIND_PATTERN
 
 router = APIRouter(include_in_schema=False)
 ATOM = "application/atom+xml; charset=utf-8"
-KindArg = Annotated[str | None, Query(pattern="|".join(KINDS))]
+KindArg = Annotated[str | None, Query(pattern=KIND_PATTERN)]
 
 
 @router.get("/feed.atom")
@@ -29,7 +29,7 @@ def all_events(request: Request, db: Db, kind: KindArg = None) -> Response:
 
 
 @router.get("/sources/{source_id}/feed.atom")
-def source_events(request: Request, db: Db, source_id: int, kind: KindArg = None) -> Response:
+def source_events(request: Request, db: Db, source_id: Id, kind: KindArg = None) -> Response:
     source = views.get_source(db, source_id)
     found = views.events(db, source_id=source_id, kind=kind, limit=100)
     return _feed(request, db, found, f"Source monitor: {source.title or source.url}", source)

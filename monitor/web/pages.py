@@ -20,7 +20,8 @@ from monitor.events import KINDS
 from monitor.web import actions, views
 from monitor.web.archived import copy_response
 from monitor.web.auth import COOKIE, keys_of, require_writer
-from monitor.web.deps import Db, Web
+from monitor.web.deps import Db, Id, IdQuery, Web
+from monitor.web.schemas import KIND_PATTERN, MAX_ID
 
 router = APIRouter(include_in_schema=False)
 posts = APIRouter(include_in_schema=False, dependencies=[Depends(require_writer)])
@@ -77,9 +78,9 @@ def back(path: str, note: str) -> RedirectResponse:
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, db: Db, web: Web,
-              state: Annotated[str, Query(pattern="|".join(views.HEALTH_FILTERS))] = "all",
+              state: Annotated[str, Query(pattern=views.HEALTH_PATTERN)] = "all",
               q: Annotated[str, Query(max_length=200)] = "",
-              page: Annotated[int, Query(ge=1)] = 1) -> HTMLResponse:
+              page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
     rows, total = views.source_rows(db, state, q, page)
     return render(request, web, "web/dashboard.html", rows=rows, total=total, current=state, q=q,
                   page=page, pages=max(1, -(-total // views.PAGE)), counts=views.alert_counts(db),
@@ -88,7 +89,7 @@ def dashboard(request: Request, db: Db, web: Web,
 
 
 @router.get("/sources/{source_id}", response_class=HTMLResponse)
-def source_page(request: Request, db: Db, web: Web, source_id: int) -> HTMLResponse:
+def source_page(request: Request, db: Db, web: Web, source_id: Id) -> HTMLResponse:
     source = views.get_source(db, source_id)
     row = views.SourceRow(source)
     views.add_details(db, {source_id: row})
@@ -100,9 +101,9 @@ def source_page(request: Request, db: Db, web: Web, source_id: int) -> HTMLRespo
 
 
 @router.get("/sources/{source_id}/diff", response_class=HTMLResponse)
-def diff_page(request: Request, db: Db, web: Web, source_id: int,
-              from_: Annotated[int | None, Query(alias="from", ge=1)] = None,
-              to: Annotated[int | None, Query(ge=1)] = None,
+def diff_page(request: Request, db: Db, web: Web, source_id: Id,
+              from_: Annotated[int | None, Query(alias="from", ge=1, le=MAX_ID)] = None,
+              to: IdQuery = None,
               view: Literal["inline", "side"] = "inline") -> HTMLResponse:
     source = views.get_source(db, source_id)
     diff = views.diff(db, source, from_, to)
@@ -111,7 +112,7 @@ def diff_page(request: Request, db: Db, web: Web, source_id: int,
 
 
 @router.get("/captures/{capture_id}", response_class=HTMLResponse)
-def copy_page(request: Request, db: Db, web: Web, capture_id: int,
+def copy_page(request: Request, db: Db, web: Web, capture_id: Id,
               form: Annotated[Literal["html", "readable"], Query(alias="as")] = "html") -> HTMLResponse:
     """The archived copy in a sandboxed frame, with what is known about it and downloads."""
     source, copy = views.copy_of_capture(db, capture_id)
@@ -119,7 +120,7 @@ def copy_page(request: Request, db: Db, web: Web, capture_id: int,
 
 
 @router.get("/archived/{capture_id}")
-def archived(db: Db, web: Web, capture_id: int,
+def archived(db: Db, web: Web, capture_id: Id,
              form: Annotated[Literal["html", "readable"], Query(alias="as")] = "html") -> Response:
     """The archived bytes themselves, sandboxed (see archived.py): what the frame shows."""
     source, copy = views.copy_of_capture(db, capture_id)
@@ -131,8 +132,8 @@ def archived(db: Db, web: Web, capture_id: int,
 
 
 @router.get("/events", response_class=HTMLResponse)
-def events_page(request: Request, db: Db, web: Web, source: int | None = None,
-                kind: Annotated[str | None, Query(pattern="|".join(KINDS))] = None,
+def events_page(request: Request, db: Db, web: Web, source: IdQuery = None,
+                kind: Annotated[str | None, Query(pattern=KIND_PATTERN)] = None,
                 unacked: bool = False) -> HTMLResponse:
     found = views.events(db, source_id=source, kind=kind, unacked=unacked, limit=300)
     return render(request, web, "web/events.html", events=found, source_id=source, kind=kind,
@@ -184,7 +185,7 @@ async def add_page(db: Db, web: Web, url: Annotated[str, Form(max_length=4096)],
 
 
 @posts.post("/sources/{source_id}/check")
-async def check_page(db: Db, web: Web, source_id: int) -> Response:
+async def check_page(db: Db, web: Web, source_id: Id) -> Response:
     views.get_source(db, source_id)
     if source_id not in web.runner.running:
         await web.runner.start([source_id])
@@ -192,25 +193,25 @@ async def check_page(db: Db, web: Web, source_id: int) -> Response:
 
 
 @posts.post("/sources/{source_id}/pause")
-def pause_page(db: Db, web: Web, source_id: int) -> Response:
+def pause_page(db: Db, web: Web, source_id: Id) -> Response:
     actions.pause(db, views.get_source(db, source_id), web.now(), True)
     return back(f"/sources/{source_id}", "paused")
 
 
 @posts.post("/sources/{source_id}/resume")
-def resume_page(db: Db, web: Web, source_id: int) -> Response:
+def resume_page(db: Db, web: Web, source_id: Id) -> Response:
     actions.pause(db, views.get_source(db, source_id), web.now(), False)
     return back(f"/sources/{source_id}", "resumed")
 
 
 @posts.post("/sources/{source_id}/remove")
-def remove_page(db: Db, web: Web, source_id: int) -> Response:
+def remove_page(db: Db, web: Web, source_id: Id) -> Response:
     actions.remove(db, views.get_source(db, source_id), web.now())
     return back(f"/sources/{source_id}", "removed")
 
 
 @posts.post("/sources/{source_id}/mute")
-def mute_page(db: Db, source_id: int, kind: Annotated[str, Form()] = "*",
+def mute_page(db: Db, source_id: Id, kind: Annotated[str, Form()] = "*",
               until: Annotated[str, Form(max_length=40)] = "") -> Response:
     ends = parse_until(until) if until.strip() else None
     actions.mute(db, views.get_source(db, source_id), [kind], ends)
@@ -218,13 +219,13 @@ def mute_page(db: Db, source_id: int, kind: Annotated[str, Form()] = "*",
 
 
 @posts.post("/sources/{source_id}/unmute")
-def unmute_page(db: Db, source_id: int) -> Response:
+def unmute_page(db: Db, source_id: Id) -> Response:
     actions.unmute(db, views.get_source(db, source_id))
     return back(f"/sources/{source_id}", "unmuted")
 
 
 @posts.post("/sources/{source_id}/ack")
-def ack_source_page(db: Db, web: Web, source_id: int) -> Response:
+def ack_source_page(db: Db, web: Web, source_id: Id) -> Response:
     actions.ack_source(db, views.get_source(db, source_id).id or 0, web.now())
     return back(f"/sources/{source_id}", "acked")
 

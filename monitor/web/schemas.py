@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
+from monitor.events import KINDS
 from monitor.store.models import Capture, Event, Source, Version
+
+MAX_ID = 2**63 - 1  # SQLite's largest INTEGER: a bigger id overflows in the driver (a 500), not a 404
+KIND_PATTERN = f"^({'|'.join(KINDS)})$"
+NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_only(value: object) -> object:
+    """Pydantic reads numbers (and strings of digits) as Unix times; the schema promises
+    ISO 8601 date-times, so ``since=0.5`` is an error, not 1970."""
+    if isinstance(value, datetime) or (isinstance(value, str) and not NUMBER.fullmatch(value)):
+        return value
+    raise ValueError("give an ISO 8601 time with a time zone, e.g. 2025-01-15T12:00:00Z")
+
+
+def _event_kind(value: object) -> object:
+    if value != "*" and value not in KINDS:
+        raise ValueError(f"{value!r} is not an event kind (use * or {', '.join(KINDS)})")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(lambda t: t.astimezone(UTC))]
+MuteKind = Annotated[str, BeforeValidator(_event_kind),
+                     WithJsonSchema({"type": "string", "enum": ["*", *KINDS]})]
 
 
 class SourceOut(BaseModel):
@@ -144,20 +177,23 @@ class DiffOut(BaseModel):
 
 
 class AddSource(BaseModel):
-    url: str = Field(min_length=1, max_length=4096)
+    url: str = Field(min_length=1, max_length=4096, pattern=r"^\s*[hH][tT][tT][pP][sS]?://[^/?#\s]",
+                     description="an http(s) URL; refused (422) when its host is private or "
+                     "does not resolve")
     title: str | None = Field(None, max_length=500)
     outlet: str | None = Field(None, max_length=200)
-    cited_at: datetime | None = None
+    cited_at: IsoTime | None = None
 
 
 class MuteIn(BaseModel):
-    kinds: list[str] = Field(["*"], min_length=1, description="event kinds, or * for all")
-    until: datetime | None = Field(None, description="unmute then; none: until unmuted")
+    kinds: list[MuteKind] = Field(["*"], min_length=1, description="event kinds, or * for all")
+    until: IsoTime | None = Field(None, description="unmute then; none: until unmuted")
 
 
 class AckIn(BaseModel):
     ids: list[str] = Field(default_factory=list, max_length=1000)
-    source_id: int | None = Field(None, description="acknowledge all of this source's events")
+    source_id: int | None = Field(None, ge=1, le=MAX_ID, strict=True,  # true is not source #1
+                                  description="acknowledge all of this source's events")
 
 
 class AckOut(BaseModel):

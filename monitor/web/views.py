@@ -25,6 +25,7 @@ SPARK = 30  # checks shown in a source's sparkline
 PAGE = 100  # sources per dashboard page
 HEALTH_FILTERS = ("all", "troubled", "new", "alive", "failing", "dead", "blocked", "moved",
                   "recovered", "paused", "removed")
+HEALTH_PATTERN = f"^({'|'.join(HEALTH_FILTERS)})$"
 
 
 class NotFound(LookupError):
