@@ -7,11 +7,13 @@ home with the dashboard story in it (tests/web_story.py), with the API token on 
 here, and the bugs they found, are:
 
 * ``not_a_server_error``: no 5xx (ids beyond SQLite's INTEGER used to overflow into a 500);
-* ``status_code_conformance``: only documented codes (an unreadable JSON body gave 400);
+* ``status_code_conformance``: only documented codes (an unreadable JSON body gave 400,
+  re-adding a watched URL 200, neither of them documented);
 * ``content_type_conformance`` and ``response_schema_conformance``: the body is what the
   document says, for 2xx and for errors alike;
 * ``negative_data_rejection`` / ``positive_data_acceptance``: what breaks the schema is refused
-  (``since=0.5`` used to be read as a Unix time), what fits it is accepted;
+  (``since=0.5`` was read as a Unix time, ``{"source_id": true}`` as source #1), what fits
+  it is accepted;
 * ``unsupported_method`` / ``allow_header_conformance``: a 405 lists every method of the path
   (``OPTIONS /api/sources`` said ``Allow: GET`` though POST works too);
 * ``ignored_auth``: every write, sent again without the token, is refused with 401.
