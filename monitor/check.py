@@ -101,8 +101,9 @@ async def check_source(
         return _defer(ctx, source_id, host)
     result: HttpExchange | FetchError | None = None
     try:
-        result = await ctx.fetcher.fetch(source.url, etag=source.etag,
-                                         last_modified=source.last_modified)
+        result = await ctx.fetcher.fetch(
+            source.url, etag=source.etag, last_modified=source.last_modified,
+            private_ok=source.origin != "web" or ctx.settings.web.allow_private_urls)
     finally:
         guard.fetched(host_of(source.url), is_network_failure(result))
     assert result is not None

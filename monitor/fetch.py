@@ -15,6 +15,7 @@ import httpx
 
 from monitor.clock import Clock
 from monitor.exchange import FetchError, Headers, Hop, HttpExchange, HttpRequest
+from monitor.guard import RefusedURL, is_private, refuse_private
 from monitor.settings import FetchSettings
 from monitor.urls import host_of
 
@@ -57,9 +58,13 @@ class Fetcher:
         await self._client.aclose()
 
     async def fetch(
-        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None,
+        private_ok: bool = True,
     ) -> HttpExchange | FetchError:
-        """GET ``url``, following redirects; conditional headers go on the first hop only."""
+        """GET ``url``, following redirects; conditional headers go on the first hop only.
+
+        ``private_ok=False`` (sources added through the web, monitor/guard.py): no hop may go
+        to, and no answer may come from, a private or loopback address."""
         started = self._clock.now()
         t0 = time.monotonic()
         hops: list[Hop] = []
@@ -67,7 +72,14 @@ class Fetcher:
         current = url
         while True:
             try:
+                if not private_ok:
+                    await refuse_private(current)
                 exchange = await self._get_once(current, conditional, started, t0, hops)
+                if not private_ok and exchange.remote_ip and is_private(exchange.remote_ip):
+                    raise RefusedURL(f"the answer came from a private address ({exchange.remote_ip})")
+            except RefusedURL as refused:
+                return FetchError(current, "private_address", str(refused), started, _ms(t0),
+                                  list(hops))
             except FetchFailed as failure:
                 return FetchError(current, failure.error_class, failure.message, started,
                                   _ms(t0), list(hops))

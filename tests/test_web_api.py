@@ -33,8 +33,8 @@ except ImportError:  # older FastAPI copies the included routes into app.routes
     def iter_route_contexts(routes: Any) -> Any:  # type: ignore[misc]
         return iter(routes)
 
+from monitor import guard
 from monitor.home import Home
-from monitor.web import guard
 from monitor.web.actions import CheckRunner
 from monitor.web.app import DASHBOARD_CSP, create_app
 from monitor.web.archived import SANDBOX_CSP

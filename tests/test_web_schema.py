@@ -39,7 +39,7 @@ from schemathesis import Case
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.hooks import HookContext
 
-from monitor.web import guard
+from monitor import guard
 from monitor.web.actions import CheckRunner
 from monitor.web.app import create_app
 from monitor.web.schemas import MAX_ID

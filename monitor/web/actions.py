@@ -17,11 +17,11 @@ from sqlmodel import Session, col
 
 from monitor.check import CheckContext
 from monitor.events import KINDS
+from monitor.guard import check_url
 from monitor.home import Home
 from monitor.schedule import PassSummary, run_pass
 from monitor.store.models import Event, Source
 from monitor.store.sources import add_source, purge_source, set_paused
-from monitor.web.guard import check_url
 
 log = logging.getLogger("monitor.web")
 

@@ -3,7 +3,10 @@
 A URL added through the web is fetched by the daemon from inside that network, so a host
 that is, or resolves to, a loopback, private, link-local or otherwise non-global address
 is refused unless ``web.allow_private_urls`` is set. Every address the name resolves to
-is checked, not just the first.
+is checked, not just the first. The check is made when the URL is added (``check_url``)
+and again on every fetch of such a source (``refuse_private``): each redirect hop, and the
+address the answer actually came from, so neither a redirect nor a name that later
+resolves elsewhere (DNS rebinding) leads inside.
 """
 
 from __future__ import annotations
@@ -25,6 +28,31 @@ def _non_global(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast
+
+
+def is_private(address: str) -> bool:
+    """Whether an IP address is one the monitor must not fetch for a web user."""
+    try:
+        return _non_global(address)
+    except ValueError:
+        return False
+
+
+async def refuse_private(url: str) -> None:
+    """Before a fetch hop: RefusedURL when ``url``'s host is or resolves to a private address.
+    A name that does not resolve is left to the fetch, which reports it as a DNS failure."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = await asyncio.to_thread(resolve, host)
+        except (OSError, UnicodeError):
+            return
+    private = [a for a in addresses if _non_global(a)]
+    if private:
+        raise RefusedURL(f"{host} is a private or loopback address ({', '.join(private)}); "
+                         "a source added through the web may not lead there")
 
 
 def resolve(host: str) -> list[str]:
