@@ -68,6 +68,9 @@ def add_source(
     return source, True
 
 
+REMOVED = ("removed", "removed-from-config")  # paused_reason of a source no longer watched
+
+
 def set_paused(source: Source, paused: bool, now: datetime, reason: str | None = "user") -> None:
     """Pause (``reason``: user, removed …) or resume; a resumed source is due at once."""
     source.paused, source.paused_reason = paused, (reason if paused else None)

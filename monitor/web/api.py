@@ -123,11 +123,7 @@ def source_copy(db: Db, web: Web, source_id: Id, form: FormArg = "html",
     """Restore: the archived copy as it was at a time (default: the latest), as a download."""
     source = views.get_source(db, source_id)
     copy = find_copy(db, source, at)
-    archive = web.home.open_archive()
-    try:
-        return copy_response(db, archive, source, copy, form, download=True)
-    finally:
-        archive.close()
+    return copy_response(db, web.home, source, copy, form, download=True)
 
 
 @router.get("/captures/{capture_id}/copy", response_class=Response,
@@ -136,11 +132,7 @@ def source_copy(db: Db, web: Web, source_id: Id, form: FormArg = "html",
 def capture_copy(db: Db, web: Web, capture_id: Id, form: FormArg = "html") -> Response:
     """The copy one capture stands for, as a download."""
     source, copy = views.copy_of_capture(db, capture_id)
-    archive = web.home.open_archive()
-    try:
-        return copy_response(db, archive, source, copy, form, download=True)
-    finally:
-        archive.close()
+    return copy_response(db, web.home, source, copy, form, download=True)
 
 
 @router.get("/events", response_model=list[EventOut])

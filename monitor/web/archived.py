@@ -18,7 +18,7 @@ from fastapi import Response
 from sqlmodel import Session
 
 from monitor.archive.restore import EXTENSIONS, Form, Restored, restore_bytes
-from monitor.archive.warc import WarcArchive
+from monitor.home import Home
 from monitor.store.models import Source
 
 SANDBOX_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -41,10 +41,14 @@ def sandboxed(body: bytes, media_type: str, *, filename: str | None = None) -> R
     return Response(body, media_type=media_type, headers=headers)
 
 
-def copy_response(db: Session, archive: WarcArchive, source: Source, copy: Restored, form: Form,
+def copy_response(db: Session, home: Home, source: Source, copy: Restored, form: Form,
                   *, download: bool) -> Response:
     """One archived copy in ``form``, sandboxed; as a file when ``download``."""
-    body = restore_bytes(db, archive, source, copy, form)
+    archive = home.open_archive()
+    try:
+        body = restore_bytes(db, archive, source, copy, form)
+    finally:
+        archive.close()
     name = f"source{source.id}-{_stamp(copy.capture.at)}{EXTENSIONS[form]}" if download else None
     return sandboxed(body, MEDIA_TYPES[form], filename=name)
 

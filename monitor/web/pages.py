@@ -124,11 +124,7 @@ def archived(db: Db, web: Web, capture_id: Id,
              form: Annotated[Literal["html", "readable"], Query(alias="as")] = "html") -> Response:
     """The archived bytes themselves, sandboxed (see archived.py): what the frame shows."""
     source, copy = views.copy_of_capture(db, capture_id)
-    archive = web.home.open_archive()
-    try:
-        return copy_response(db, archive, source, copy, form, download=False)
-    finally:
-        archive.close()
+    return copy_response(db, web.home, source, copy, form, download=False)
 
 
 @router.get("/events", response_class=HTMLResponse)

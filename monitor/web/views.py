@@ -17,8 +17,10 @@ from monitor.archive.restore import Restored, holds_copy, original_of
 from monitor.compare import Comparison, compare
 from monitor.events import NOT_ALERTS, is_muted
 from monitor.health.signals import DEATH, HEALTHY
+from monitor.health.state import TROUBLED
 from monitor.report import LayoutItem, Span, layout, word_spans
 from monitor.store.models import Capture, Event, Source, Version
+from monitor.store.sources import REMOVED
 from monitor.versions import content_of
 
 SPARK = 30  # checks shown in a source's sparkline
@@ -50,17 +52,16 @@ class SourceRow:
     @property
     def state(self) -> str:
         if self.source.paused:
-            return "removed" if self.source.paused_reason in ("removed", "removed-from-config") \
-                else "paused"
+            return "removed" if self.source.paused_reason in REMOVED else "paused"
         return self.source.health
 
 
-def tick_kind(capture: Capture, changed: bool) -> str:
+def tick_kind(outcome: str | None, changed: bool) -> str:
     if changed:
         return "changed"
-    if capture.outcome in HEALTHY:
+    if outcome in HEALTHY:
         return "ok"
-    if capture.outcome in DEATH:
+    if outcome in DEATH:
         return "fail"
     return "warn"
 
@@ -69,7 +70,7 @@ def source_rows(db: Session, health: str = "all", query: str = "",
                 page: int = 1) -> tuple[list[SourceRow], int]:
     """One dashboard page of sources (and how many match), with sparklines and alert counts."""
     stmt = select(Source)
-    removed = col(Source.paused_reason).in_(["removed", "removed-from-config"])
+    removed = col(Source.paused_reason).in_(REMOVED)
     if health == "removed":
         stmt = stmt.where(col(Source.paused).is_(True), removed)
     elif health == "paused":
@@ -77,7 +78,7 @@ def source_rows(db: Session, health: str = "all", query: str = "",
     else:
         stmt = stmt.where(~(col(Source.paused).is_(True) & removed))
         if health == "troubled":
-            stmt = stmt.where(col(Source.health).in_(["failing", "dead", "blocked"]))
+            stmt = stmt.where(col(Source.health).in_(list(TROUBLED)))
         elif health != "all":
             stmt = stmt.where(col(Source.health) == health)
     if query:
@@ -111,12 +112,11 @@ def _add_ticks(db: Session, rows: dict[int, SourceRow]) -> None:
     new_version = dict(db.exec(select(Version.capture_id, Version.number)
                                .where(col(Version.capture_id).in_(ids))).all())
     for r in sorted(found, key=lambda r: (r.at, r.id)):
-        capture = Capture(id=r.id, source_id=r.source_id, at=r.at, url="", outcome=r.outcome)
         number = new_version.get(r.id)
         changed = number is not None and number > 1
         what = f"version {number}" if number else (r.outcome or r.error_class or "no answer")
         status = f" {r.status}" if r.status else ""
-        rows[r.source_id].ticks.append(Tick(r.at, tick_kind(capture, changed), f"{r.at:%Y-%m-%d %H:%M} "
+        rows[r.source_id].ticks.append(Tick(r.at, tick_kind(r.outcome, changed), f"{r.at:%Y-%m-%d %H:%M} "
                                             f"UTC:{status} {what}"))
 
 
@@ -246,12 +246,14 @@ def epoch() -> datetime:
 def alert_counts(db: Session) -> dict[str, int]:
     """Sources per state, for the dashboard's filter bar."""
     counts: dict[str, int] = defaultdict(int)
-    for health, paused, reason in db.exec(select(Source.health, Source.paused, Source.paused_reason)):
+    groups = db.exec(select(Source.health, Source.paused, Source.paused_reason, func.count())
+                     .group_by(col(Source.health), col(Source.paused), col(Source.paused_reason)))
+    for health, paused, reason, n in groups:
         if paused:
-            counts["removed" if reason in ("removed", "removed-from-config") else "paused"] += 1
+            counts["removed" if reason in REMOVED else "paused"] += n
             continue
-        counts["all"] += 1
-        counts[health] += 1
-        if health in ("failing", "dead", "blocked"):
-            counts["troubled"] += 1
+        counts["all"] += n
+        counts[health] += n
+        if health in TROUBLED:
+            counts["troubled"] += n
     return dict(counts)
