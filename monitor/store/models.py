@@ -74,6 +74,8 @@ class Source(SQLModel, table=True):
     etag: str | None = None
     last_modified: str | None = None
     last_payload_digest: str | None = None
+    # digest of the bytes extraction read for the current version (monitor/extract.py fast path)
+    extract_input_digest: str | None = None
     last_response_capture_id: int | None = None
     validators_capture_id: int | None = None  # the 2xx response our etag/last_modified came from
     current_version_id: int | None = None
