@@ -29,6 +29,7 @@ from monitor.schedule import PassSummary, run_pass
 from monitor.store import session
 from monitor.store.models import Event, Source
 from monitor.store.sources import add_source
+from tests.postgres import pg_url  # noqa: F401  (a fresh PostgreSQL database per test)
 from tests.site import NewsSite
 
 REPO = Path(__file__).resolve().parent.parent
