@@ -8,6 +8,8 @@ import asyncio
 import ssl
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from urllib.parse import urljoin
 
@@ -22,10 +24,13 @@ from monitor.urls import host_of
 REDIRECTS = {301, 302, 303, 307, 308}
 NETWORK_ERRORS = frozenset({"dns", "refused", "tls", "timeout", "reset", "protocol", "network"})
 _DROPPED = {"content-encoding", "transfer-encoding", "content-length"}
+# A slot for one request to a host, held across processes (monitor/distributed/hosts.py)
+HostSlot = Callable[[str], AbstractAsyncContextManager[object]]
 
 
 class Fetcher:
-    """Fetches URLs politely. Inject ``transport`` to run against an in-process app."""
+    """Fetches URLs politely. Inject ``transport`` to run against an in-process app, and
+    ``host_slot`` to share the per-host limit with other processes."""
 
     def __init__(
         self,
@@ -34,8 +39,11 @@ class Fetcher:
         clock: Clock,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        host_slot: HostSlot | None = None,
     ) -> None:
         self._settings = settings
+        # the semaphores bound this process; ``host_slot`` bounds a host over every process
+        self._host_slot: HostSlot = host_slot or (lambda _host: nullcontext())
         self._clock = clock
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -96,7 +104,8 @@ class Fetcher:
     async def _get_once(
         self, url: str, extra: dict[str, str], started: datetime, t0: float, hops: list[Hop]
     ) -> HttpExchange:
-        async with self._global, self._hosts[host_of(url)]:
+        host = host_of(url)
+        async with self._global, self._hosts[host], self._host_slot(host):
             try:
                 return await self._stream(url, extra, started, t0, hops)
             except httpx.HTTPError as exc:
