@@ -81,8 +81,9 @@ class Home:
 
 
 def open_home(home: Path | None = None, flags: dict[str, Any] | None = None,
-              environ: dict[str, str] | None = None) -> Home:
-    """Open the home named by ``home``, ``MONITOR_HOME`` or the current directory."""
+              environ: dict[str, str] | None = None, *, migrate: bool = True) -> Home:
+    """Open the home named by ``home``, ``MONITOR_HOME`` or the current directory; its database
+    is upgraded to this program's schema unless ``migrate`` is False (``monitor db``)."""
     environ = dict(os.environ) if environ is None else environ
     root = resolve_home(home, environ).resolve()
     flags = {**(flags or {}), "home": root}
@@ -91,4 +92,4 @@ def open_home(home: Path | None = None, flags: dict[str, Any] | None = None,
     sources_file = read_sources_file(path)
     settings = load_settings(flags, sources_file)
     settings.archive_dir.mkdir(parents=True, exist_ok=True)
-    return Home(settings, sources_file, open_engine(settings.db_url))
+    return Home(settings, sources_file, open_engine(settings.db_url, migrate=migrate))

@@ -418,7 +418,8 @@ def test_events_from_before_the_upgrade_are_never_sent(tmp_path: Path, receiver:
     """The new column has no SQL default: rows that existed read NULL, i.e. already told."""
     url = f"sqlite:///{tmp_path / 'monitor.db'}"
     engine = open_engine(url)
-    with engine.begin() as db:  # the schema as it was before notifications
+    with engine.begin() as db:  # the schema as it was before notifications (and Alembic)
+        db.execute(text("DROP TABLE alembic_version"))
         db.execute(text("DROP INDEX ix_event_notify_state"))
         db.execute(text("ALTER TABLE event DROP COLUMN notify_state"))
         db.execute(text("INSERT INTO event (id, at, kind, severity, summary, details) "

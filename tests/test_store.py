@@ -21,7 +21,8 @@ def test_an_older_database_gets_new_columns_and_keeps_its_rows(tmp_path: Path) -
     path = tmp_path / "old.db"
     engine = open_engine(f"sqlite:///{path}")
     engine.dispose()
-    with sqlite3.connect(path) as db:  # simulate a database from before these columns existed
+    with sqlite3.connect(path) as db:  # simulate a database from before these columns (and Alembic)
+        db.execute("DROP TABLE alembic_version")
         db.execute("ALTER TABLE source DROP COLUMN last_result")
         db.execute("ALTER TABLE source DROP COLUMN muted_kinds")
         db.execute("INSERT INTO source (url, given_url, tags, origin, paused, created_at, health,"

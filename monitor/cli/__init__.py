@@ -3,7 +3,7 @@
 Commands live by theme: ``checks`` (run, check, health), ``sources`` (add, remove,
 pause, resume, import, status), ``history`` (events, diff, report, restore),
 ``archive`` (export, verify, gc), ``links`` (timemap, annotate), ``web`` (serve),
-``notify`` (notify).
+``notify`` (notify), ``db`` (db upgrade, db status).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from monitor.clock import parse_time, parse_until
 from monitor.config import ConfigError
 from monitor.home import Home, open_home
 from monitor.log import setup_logging
+from monitor.store.migrations import SchemaError
 from monitor.store.sources import UnknownSource
 from monitor.urls import BadURL
 
@@ -69,7 +70,7 @@ def opened(ctx: typer.Context, **flags: Any) -> Iterator[Home]:
     options: Options = ctx.obj
     try:
         home = open_home(options.home, {k: v for k, v in flags.items() if v is not None})
-    except ConfigError as exc:
+    except (ConfigError, SchemaError) as exc:
         fail(str(exc))
     try:
         yield home
@@ -95,6 +96,6 @@ def is_terminal() -> bool:
 
 def main() -> None:
     # the command modules register themselves on import
-    from monitor.cli import archive, checks, history, links, notify, sources, web  # noqa: F401
+    from monitor.cli import archive, checks, db, history, links, notify, sources, web  # noqa: F401
 
     app()

@@ -1,7 +1,9 @@
-"""The database: engine, schema creation and additive upgrades, sessions.
+"""The database: engine, schema migrations on open, sessions.
 
 SQLite is the embedded default (WAL, so the daemon and a ``monitor check`` can
-work side by side); any SQLAlchemy URL works through ``MONITOR_DATABASE_URL``.
+work side by side); PostgreSQL (``postgresql+psycopg://…``) is the shared store of
+many workers; any SQLAlchemy URL works through ``MONITOR_DATABASE_URL``. The schema
+is Alembic's (monitor/store/migrations), brought to the newest revision on open.
 """
 
 from __future__ import annotations
@@ -9,23 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, inspect, text
+from sqlalchemy import Engine, event
 from sqlalchemy.engine.url import make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from monitor.store import models  # noqa: F401  (registers the tables)
-
-SCHEMA_VERSION = 1
+from monitor.store import migrations
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for ``url``, with the tables created or upgraded to this program's schema."""
+def open_engine(url: str, *, migrate: bool = True) -> Engine:
+    """An engine for ``url``, its schema upgraded to this program's (unless ``migrate`` is False:
+    ``monitor db status`` looks without touching)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, parsed.database)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    upgrade(engine)
+    if migrate:
+        try:
+            migrations.upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return engine
 
 
@@ -44,38 +50,6 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.close()
 
     return engine
-
-
-def upgrade(engine: Engine) -> None:
-    """Create missing tables, then add columns a newer model declares (additive upgrades only)."""
-    SQLModel.metadata.create_all(engine)
-    inspector = inspect(engine)
-    with engine.begin() as connection:
-        for table in SQLModel.metadata.sorted_tables:
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                default = _default_sql(column)
-                connection.execute(
-                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{default}')
-                )
-            for index in table.indexes:  # create_all makes indexes only with a new table
-                index.create(connection, checkfirst=True)
-
-
-def _default_sql(column: Any) -> str:
-    default = getattr(column.default, "arg", None)
-    if isinstance(default, bool):
-        return f" DEFAULT {int(default)}"
-    if isinstance(default, int | float):
-        return f" DEFAULT {default}"
-    if isinstance(default, str):
-        return " DEFAULT '" + default.replace("'", "''") + "'"
-    if not column.nullable:
-        return " DEFAULT '[]'" if "JSON" in str(column.type) else " DEFAULT ''"
-    return ""
 
 
 def session(engine: Engine) -> Session:
