@@ -23,7 +23,7 @@ from monitor.clock import Clock, iso
 from monitor.compare import ArticleContent, fingerprint, similarity
 from monitor.events import new_event
 from monitor.exchange import FetchError, HttpExchange
-from monitor.extract import Extractor
+from monitor.extract import Extraction, Extractor
 from monitor.fetch import Fetcher
 from monitor.health import Observation, PassGuard, Signal, Transition, is_network_failure, judge
 from monitor.health import observe as observe_link
@@ -71,6 +71,7 @@ class CheckOutcome:
     offline: bool = False
     failed: bool = False  # the fetch did not produce an answer we could judge
     deferred: bool = False  # not fetched: the host asked us to back off
+    extraction: str = "none"  # "full", "fingerprint" (proved unchanged, not extracted) or "none"
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ async def check_source(
     not_modified = isinstance(result, HttpExchange) and result.status == 304
     previous = (validated or last_response) if not_modified else last_response
     repeated = _repeats(source, previous, result)
-    content = None if repeated else await _extract(ctx, result)
+    extraction = Extraction() if repeated else await _extract(ctx, source, result)
+    content = extraction.content
     current = _current_version(ctx, source) if content is not None else None
     observation = observe_link(result, source.url, content)
     if repeated:
@@ -120,7 +122,7 @@ async def check_source(
     offline = is_network_failure(result) and await guard.offline()
     stored = _archive(ctx, source, previous, result, repeated, _facts(observation, content, current))
     kept = Kept(stored, previous.id if previous is not None else None, repeated)
-    return _record(ctx, source_id, result, kept, content, offline, observation)
+    return _record(ctx, source_id, result, kept, extraction, offline, observation)
 
 
 def _repeats(source: Source, previous: Capture | None, result: HttpExchange | FetchError) -> bool:
@@ -258,11 +260,27 @@ def stored_of(capture: Capture) -> Stored:
     )
 
 
-async def _extract(ctx: CheckContext, result: HttpExchange | FetchError) -> ArticleContent | None:
-    """Extract new payloads of successful responses."""
+async def _extract(ctx: CheckContext, source: Source, result: HttpExchange | FetchError) -> Extraction:
+    """Extract new payloads of successful responses, unless their extraction input is the
+    one the current version was extracted from (monitor/extract.py: exact, not a guess)."""
     if not isinstance(result, HttpExchange) or not 200 <= result.status < 300 or not result.body:
+        return Extraction()
+    known = source.extract_input_digest if ctx.settings.extract.fast_path else None
+    found = await ctx.extractor.extract_unless(result.body, result.url, known)
+    if not found.extracted:
+        current = _current_version(ctx, source)
+        if current is not None:
+            return Extraction(content_of(current), "fingerprint", found.digest)
+        found = await ctx.extractor.extract_unless(result.body, result.url, None)
+    return Extraction(found.content, "full", found.digest)
+
+
+def _digest_to_keep(extraction: Extraction, observation: Observation, outcome: ContentOutcome) -> str | None:
+    """The input digest a later check may take the current version for: this check's, only
+    when what it extracted is exactly the version now current and the page was healthy."""
+    if observation.signal not in HEALTHY or extraction.content is None:
         return None
-    return await ctx.extractor.extract(result.body, result.url)
+    return extraction.digest if extraction.content == outcome.current_content else None
 
 
 def _record(
@@ -270,12 +288,13 @@ def _record(
     source_id: int,
     result: HttpExchange | FetchError,
     kept: Kept,
-    content: ArticleContent | None,
+    extraction: Extraction,
     offline: bool,
     observation: Observation,
 ) -> CheckOutcome:
     """One transaction: the capture row, the version, the health, the events."""
     now = ctx.clock.now()
+    content = extraction.content
     with session(ctx.engine) as db:
         source = _get(db, source_id)
         capture = _capture_row(source, result, kept)
@@ -289,12 +308,15 @@ def _record(
         if not offline:
             events.extend(_judge(db, source, observation, now, ctx, outcome))
         _update_source(ctx, source, result, capture, observation, now, offline)
+        if extraction.kind != "none":  # no extraction leaves the current version as it was
+            source.extract_input_digest = _digest_to_keep(extraction, observation, outcome)
         _back_off(ctx, db, source, result, observation, now)
         db.add_all(events)
         db.commit()
     failed = isinstance(result, FetchError) or observation.signal is not Signal.OK
     return CheckOutcome(source_id, source.url, observation.signal.value, observation.reason,
-                        events, offline, failed and observation.signal is not Signal.NOT_MODIFIED)
+                        events, offline, failed and observation.signal is not Signal.NOT_MODIFIED,
+                        extraction=extraction.kind)
 
 
 def _judge(

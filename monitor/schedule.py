@@ -36,6 +36,8 @@ class PassSummary:
     failed: int = 0
     errors: int = 0  # the monitor itself failed on a source (a bug, a full disk …)
     deferred: int = 0  # not fetched: their host asked us to back off (429/503)
+    extracted: int = 0  # full extractions
+    fingerprint: int = 0  # new bytes proved to hold the current version: nothing extracted
     offline: bool = False
     public: str = ""  # what happened to the public copies (Save Page Now), if anything
     notified: str = ""  # what happened to the notifications, if anything
@@ -44,7 +46,8 @@ class PassSummary:
     outcomes: list[CheckOutcome] = field(default_factory=list)
 
     def line(self) -> str:
-        parts = [f"pass: {self.checked} checked", f"{self.changed} changed", f"{self.failed} failing"]
+        parts = [f"pass: {self.checked} checked", f"{self.changed} changed", f"{self.failed} failing",
+                 f"{self.extracted} extracted", f"{self.fingerprint} by fingerprint"]
         if self.errors:
             parts.append(f"{self.errors} errors")
         if self.deferred:
@@ -104,6 +107,8 @@ async def _one(
     summary.signals[outcome.signal] += 1
     summary.changed += any(e.kind == "changed" for e in outcome.events)
     summary.failed += outcome.failed
+    summary.extracted += outcome.extraction == "full"
+    summary.fingerprint += outcome.extraction == "fingerprint"
     summary.outcomes.append(outcome)
     _log_outcome(outcome)
     if progress:

@@ -276,6 +276,10 @@ class ExtractSettings(Section):
     min_ratio: float = Field(
         0.2, ge=0, le=1, description="Below this share of the last text, extraction failed."
     )
+    fast_path: bool = Field(
+        True, description="Skip extraction when the page's extraction input is byte for byte "
+        "the one the current version was extracted from (scripts, styles, comments and nonces "
+        "aside); exact, so off only to compare.")
 
 
 class CompareSettings(Section):
