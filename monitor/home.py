@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
+from monitor.archive.storage import ObjectStore
 from monitor.archive.warc import WarcArchive
 from monitor.check import CheckContext
 from monitor.clock import Clock, SystemClock
@@ -41,13 +42,27 @@ class Home:
         with session(self.engine) as db:
             return sync_config(db, self.sources_file.sources, clock.now())
 
-    def open_archive(self) -> WarcArchive:
-        return WarcArchive(
+    def object_store(self) -> ObjectStore | None:
+        """The object storage WARC files go to (``archive.url``), or None: local disk only."""
+        settings = self.settings.archive
+        if not settings.url:
+            return None
+        return ObjectStore(settings.url, self.settings.warc_dir, endpoint_url=settings.endpoint_url)
+
+    def open_archive(self, *, writing: bool = False) -> WarcArchive:
+        """The archive; ``writing`` also uploads closed files to object storage from a thread."""
+        store, age = self.object_store(), self.settings.archive.upload_after.total_seconds()
+        archive = WarcArchive(
             self.settings.warc_dir,
             max_file_bytes=self.settings.archive.max_file_bytes,
             fsync=self.settings.archive.fsync,
             software=self.settings.identity.user_agent(),
+            storage=store,
+            max_file_age=age if store else None,
         )
+        if store is not None and writing:
+            store.start(age, tick=archive.rotate_if_old)
+        return archive
 
     def recover_archive(self, archive: WarcArchive) -> list[str]:
         """Cut torn records left by a crash, skipping what the database already vouches for."""
@@ -66,7 +81,7 @@ class Home:
     ) -> AsyncIterator[CheckContext]:
         """Open archive, HTTP client and extractor for checks; close them after."""
         clock = clock or SystemClock()
-        archive = overrides.pop("archive", None) or self.open_archive()
+        archive = overrides.pop("archive", None) or self.open_archive(writing=True)
         fetcher = overrides.pop("fetcher", None) or Fetcher(
             self.settings.fetch, self.settings.identity.user_agent(), clock
         )

@@ -162,6 +162,31 @@ class ArchiveSettings(Section):
         "(pywb collection or web server): Memento and annotate link to it.")
     gc_compact_after: Duration = Field(
         timedelta(days=90), description="monitor gc prunes compact records older than this.")
+    url: str = Field(
+        "", description="Object storage for WARC files (s3://bucket/prefix, any fsspec URL); "
+        "empty: archive/warc only. Files are written to archive/warc, uploaded once closed.")
+    endpoint_url: str = Field(
+        "", description="S3 endpoint for MinIO or another S3-compatible store; empty: AWS.")
+    upload_after: Duration = Field(
+        timedelta(minutes=5), description="With url set, a WARC file open this long is closed "
+        "and uploaded; also the wait before retrying a failed upload.")
+
+    @field_validator("url")
+    @classmethod
+    def _storage_url(cls, value: str) -> str:
+        if value:
+            from monitor.archive.storage import check_url  # imports fsspec: only when set
+
+            check_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _endpoint_for_s3(self) -> ArchiveSettings:
+        if self.endpoint_url and not self.url.startswith(("s3://", "s3a://")):
+            raise ValueError("endpoint_url applies to an s3:// url only")
+        if self.endpoint_url and urlsplit(self.endpoint_url).scheme not in ("http", "https"):
+            raise ValueError(f"endpoint_url is not an http(s) URL: {self.endpoint_url!r}")
+        return self
 
 
 class PublicSettings(Section):

@@ -7,6 +7,8 @@ and a response's payload digest is the one the row recorded. Every reference
 between rows (a revisit or compact capture to the response it stands for, a version
 to its capture) must resolve. Then every WARC file is scanned end to end, so a torn
 tail or trailing garbage that no row points to is found too. Nothing is modified.
+Files are read where they are (:class:`~monitor.archive.storage.WarcFiles`): in the
+local spool, else in object storage (records by ranged reads, whole files downloaded).
 
 ``verify_files`` does the same record checks on arbitrary WARC/ARC files (received
 from elsewhere), through :mod:`monitor.archive.reader`.
@@ -25,8 +27,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from monitor.archive.reader import Found, ReadError, RecordInfo, UnreadableFile, iter_records, read_record
-from monitor.archive.warc import scan_warc
+from monitor.archive.reader import Found, ReadError, RecordInfo, UnreadableFile, iter_records, parse_record
+from monitor.archive.storage import ObjectStore, WarcFiles
+from monitor.archive.warc import ArchiveError, scan_warc
 from monitor.store import session
 from monitor.store.models import Capture, Source, Version
 
@@ -104,24 +107,25 @@ class _Index:
 
 def verify_archive(
     engine: Engine, warc_dir: Path, source_ids: list[int] | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, *, store: ObjectStore | None = None,
 ) -> FixityReport:
     """Check every record the database points to (of ``source_ids``, default all) and,
-    for the whole archive only, every WARC file end to end."""
+    for the whole archive only, every WARC file end to end (in ``warc_dir``, then ``store``)."""
     report = FixityReport()
-    files = _warc_files(warc_dir) if source_ids is None else []
+    where = WarcFiles(warc_dir, store)
+    files = where.names() if source_ids is None else []
     with session(engine) as db:
         index = _index(db)
         total, done = _count(db, source_ids) + len(files), 0
         for capture in _captures(db, source_ids):
-            report.findings += _check_capture(capture, index, warc_dir, report)
+            report.findings += _check_capture(capture, index, where, report)
             done += 1
             if progress:
                 progress(done, total)
         report.findings += _check_versions(db, index, source_ids)
-    for path in files:
-        report.files.add(path.name)
-        report.findings += _check_file(path, index)
+    for name in files:
+        report.files.add(name)
+        report.findings += _check_file(where, name, index)
         done += 1
         if progress:
             progress(done, total)
@@ -155,7 +159,7 @@ def _captures(db: Session, source_ids: list[int] | None) -> Iterator[Capture]:
     yield from db.exec(query.execution_options(yield_per=500))
 
 
-def _check_capture(capture: Capture, index: _Index, warc_dir: Path, report: FixityReport) -> list[Finding]:
+def _check_capture(capture: Capture, index: _Index, where: WarcFiles, report: FixityReport) -> list[Finding]:
     """The capture's own record and request record, and the capture it refers to."""
     say = _reporter(capture, index)
     findings = _check_reference(capture, index, say)
@@ -166,13 +170,12 @@ def _check_capture(capture: Capture, index: _Index, warc_dir: Path, report: Fixi
     if not capture.warc_file or capture.warc_offset is None or not capture.warc_length:
         return [*findings, say("dangling", f"a {capture.record_type} capture with no WARC location")]
     report.files.add(capture.warc_file)
-    path = warc_dir / capture.warc_file
-    found = _read(path, capture.warc_offset, capture.warc_length, say, report)
+    found = _read(where, capture.warc_file, capture.warc_offset, capture.warc_length, say, report)
     if isinstance(found, Finding):
         return [*findings, found]
     findings += _check_main(capture, found, index, say)
     if capture.request_offset is not None and capture.request_length:
-        findings += _check_request(capture, path, say, report)
+        findings += _check_request(capture, where, say, report)
     return findings
 
 
@@ -188,21 +191,22 @@ def _reporter(capture: Capture, index: _Index) -> Say:
     return say
 
 
-def _read(path: Path, offset: int, length: int, say: Say, report: FixityReport) -> RecordInfo | Finding:
+def _read(where: WarcFiles, name: str, offset: int, length: int, say: Say,
+          report: FixityReport) -> RecordInfo | Finding:
     """The record at offset/length, or why it is missing or unreadable."""
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return say("missing", f"file {path.name} does not exist", offset)
-    except OSError as exc:
-        return say("unreadable", f"file {path.name}: {exc.strerror or exc}", offset)
+        size = where.size(name)
+    except (OSError, ArchiveError) as exc:
+        return say("unreadable", f"file {name}: {getattr(exc, 'strerror', None) or exc}", offset)
+    if size is None:
+        return say("missing", f"file {name} does not exist", offset)
     if size < offset + length:
-        where = "before the record starts" if size <= offset else f"{offset + length - size} bytes short"
-        return say("missing", f"the file ends at {size}, {where} (record of {length} bytes)", offset)
+        short = "before the record starts" if size <= offset else f"{offset + length - size} bytes short"
+        return say("missing", f"the file ends at {size}, {short} (record of {length} bytes)", offset)
     report.records += 1
     try:
-        found = read_record(path, offset, length)
-    except UnreadableFile as exc:
+        found = parse_record(name, offset, length, where.read(name, offset, length))
+    except ArchiveError as exc:
         return say("unreadable", str(exc), offset)
     if isinstance(found, ReadError):
         return say("unreadable", found.message, found.offset)
@@ -270,9 +274,9 @@ def _check_reference(capture: Capture, index: _Index, say: Say) -> list[Finding]
     return []
 
 
-def _check_request(capture: Capture, path: Path, say: Say, report: FixityReport) -> list[Finding]:
+def _check_request(capture: Capture, where: WarcFiles, say: Say, report: FixityReport) -> list[Finding]:
     offset, length = capture.request_offset or 0, capture.request_length or 0
-    found = _read(path, offset, length, say, report)
+    found = _read(where, capture.warc_file or "", offset, length, say, report)
     if isinstance(found, Finding):
         return [replace(found, message=f"its request record: {found.message}")]
     if found.record_type != "request" or found.concurrent_to != capture.record_id:
@@ -313,26 +317,25 @@ def _unresolved(capture_id: int, index: _Index) -> str | None:
 # ------------------------------------------------------------------ files end to end
 
 
-def _warc_files(warc_dir: Path) -> list[Path]:
-    if not warc_dir.is_dir():
-        return []
-    return sorted(p for p in warc_dir.iterdir() if p.name.endswith((".warc.gz", ".warc")) and p.is_file())
-
-
-def _check_file(path: Path, index: _Index) -> list[Finding]:
+def _check_file(where: WarcFiles, name: str, index: _Index) -> list[Finding]:
     """The whole file reads to its end; a file no row points to is worth knowing about."""
     findings = []
-    scan = scan_warc(path)
+    try:
+        with where.local(name) as path:
+            scan = scan_warc(path)
+            writing = scan.problem is not None and where.in_spool(name) and _being_written(path)
+    except ArchiveError as exc:
+        return [Finding("unreadable", str(exc), name)]
     if scan.problem is not None:
-        if _being_written(path):
+        if writing:
             findings.append(Finding("writing", f"{scan.problem} (a running monitor is writing it)",
-                                    path.name, scan.end))
+                                    name, scan.end))
         else:
             findings.append(Finding("unreadable", f"{scan.problem}: other tools stop reading here",
-                                    path.name, scan.end))
-    if path.name not in index.referenced_files:
+                                    name, scan.end))
+    if name not in index.referenced_files:
         findings.append(Finding("unreferenced", f"no capture row points into this file "
-                                f"({scan.records} records)", path.name))
+                                f"({scan.records} records)", name))
     return findings
 
 

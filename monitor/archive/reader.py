@@ -134,11 +134,16 @@ def read_record(path: Path, offset: int, length: int) -> Found:
             data = _pread(fh, offset, length)
     except OSError as exc:
         raise UnreadableFile(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return parse_record(path.name, offset, length, data)
+
+
+def parse_record(name: str, offset: int, length: int, data: bytes) -> Found:
+    """The one record ``data`` holds, read from ``offset`` of file ``name`` (wherever it lives)."""
     if len(data) < length:
-        return ReadError(path.name, offset, f"file ends {length - len(data)} bytes short of the record")
-    found = list(_walk(io.BytesIO(data), path.name, data.startswith(_GZIP_MAGIC),
+        return ReadError(name, offset, f"file ends {length - len(data)} bytes short of the record")
+    found = list(_walk(io.BytesIO(data), name, data.startswith(_GZIP_MAGIC),
                        lambda o, n: data[o:o + n]))
-    return _single(found, path.name, offset, length)
+    return _single(found, name, offset, length)
 
 
 def _single(found: list[Found], name: str, offset: int, length: int) -> Found:

@@ -18,15 +18,16 @@ import re
 import secrets
 import socket
 import threading
+import time
 import uuid
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from http import HTTPStatus
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO, Self
+from typing import Any, BinaryIO, Protocol, Self
 from urllib.parse import urlsplit
 
 from warcio.recordloader import ArcWarcRecordLoader
@@ -86,6 +87,18 @@ class _Segment:
     name: str
     fh: BinaryIO
     writer: Any
+    opened: float = field(default_factory=time.monotonic)
+
+
+class Storage(Protocol):
+    """Where closed files go and where a record missing from ``directory`` is read
+    (monitor/archive/storage.py: object storage through fsspec)."""
+
+    def read(self, name: str, offset: int, length: int) -> bytes: ...
+
+    def closed(self, name: str) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 @lru_cache(maxsize=4)  # bodies can be large: only the checks in hand
@@ -116,9 +129,13 @@ class WarcArchive:
         fsync: bool = True,
         software: str = "source-monitor",
         warcinfo: dict[str, str] | None = None,
+        storage: Storage | None = None,
+        max_file_age: float | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self.storage = storage
         self._max = max_file_bytes
+        self._max_age = max_file_age  # seconds a file stays open (so storage gets it soon)
         self._fsync = fsync
         self._info = {
             "software": software,
@@ -230,9 +247,18 @@ class WarcArchive:
             except BaseException:
                 self._abandon(seg, start)
                 raise
-            if seg.fh.tell() >= self._max:
+            if seg.fh.tell() >= self._max or self._too_old(seg):
                 self._close_segment()
             return refs
+
+    def _too_old(self, seg: _Segment) -> bool:
+        return self._max_age is not None and time.monotonic() - seg.opened >= self._max_age
+
+    def rotate_if_old(self) -> None:
+        """Close the current file if it has been open longer than ``max_file_age``."""
+        with self._lock:
+            if self._segment is not None and self._too_old(self._segment):
+                self._close_segment()
 
     def _open_segment(self) -> _Segment:
         """Create a new file no other writer can be using, lock it, write warcinfo."""
@@ -274,11 +300,15 @@ class WarcArchive:
             self._sync(seg.fh)
         finally:
             seg.fh.close()  # closing releases the flock
+        if self.storage is not None:
+            self.storage.closed(seg.name)
 
     def close(self) -> None:
-        """Finish the current file; the next write opens a new one."""
+        """Finish the current file (and hand closed files to storage); the next write opens a new one."""
         with self._lock:
             self._close_segment()
+        if self.storage is not None:
+            self.storage.flush()
 
     def __enter__(self) -> Self:
         return self
@@ -295,6 +325,10 @@ class WarcArchive:
             with open(path, "rb") as fh:
                 fh.seek(ref.offset)
                 raw = fh.read(ref.length)
+        except FileNotFoundError as exc:
+            if self.storage is None:
+                raise ArchiveError(f"{ref.file}: {exc.strerror or exc}") from exc
+            raw = self.storage.read(ref.file, ref.offset, ref.length)  # uploaded: a ranged read
         except OSError as exc:
             raise ArchiveError(f"{ref.file}: {exc.strerror or exc}") from exc
         if len(raw) != ref.length:

@@ -49,7 +49,7 @@ def verify(
         with session(home.engine) as db:
             ids = [find_source(db, ref).id or 0 for ref in source] if source else None
         report = _with_progress("verifying", lambda progress: verify_archive(
-            home.engine, home.settings.warc_dir, ids, progress))
+            home.engine, home.settings.warc_dir, ids, progress, store=home.object_store()))
     _print_report(report, as_json)
 
 
@@ -96,6 +96,9 @@ def gc(
     Full responses, failed fetches and every capture a version or event points to stay.
     """
     with opened(ctx) as home:
+        if home.settings.archive.url:
+            fail(f"monitor gc prunes a local archive only; archive.url is set "
+                 f"({home.settings.archive.url}), so files are in object storage")
         try:
             age = parse_duration(older_than) if older_than else home.settings.archive.gc_compact_after
         except ValueError as exc:

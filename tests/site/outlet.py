@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import os
 import socket
 import ssl
 import struct
@@ -71,8 +72,10 @@ class Outlet:
     """One outlet's content, misbehaviours, request log and listening server."""
 
     def __init__(self, name: str, shared: Shared, *, static: bool = False, gzipped: bool = False,
-                 named: bool = False, tls: bool = False, soft404: bool = False) -> None:
+                 named: bool = False, tls: bool = False, soft404: bool = False,
+                 blob: bool = False) -> None:
         self.name, self.shared, self.static, self.gzip = name, shared, static, gzipped
+        self.blob = blob  # fixed chrome, but a new script nonce and state blob per request
         self.host = name + TEST_TLD if named else LOOPBACK
         self.soft404 = soft404
         self.redesigned = self.dns_broken = self.tls_broken = False
@@ -197,6 +200,9 @@ class Outlet:
     def _chrome(self, path: str, pool: list[Article]) -> pages.Chrome:
         if self.static:
             return pages.fixed_chrome(f"{self.name}{path}", self.shared.page_bytes)
+        if self.blob:
+            chrome = pages.fixed_chrome(f"{self.name}{path}", self.shared.page_bytes)
+            return replace(chrome, nonce=os.urandom(12).hex(), seed=None)
         return pages.churning_chrome(pool, path, self.shared.page_bytes)
 
 

@@ -32,7 +32,9 @@ class NewsSite:
 
     ``static_outlets`` serve byte-identical pages while content is unchanged, with a
     strong ``ETag`` and ``Last-Modified`` and 304 answers to conditional requests;
-    the others re-randomise their page chrome on every request. ``gzip_outlets``
+    the others re-randomise their page chrome on every request; ``blob_outlets`` only what
+    scripts read (a script nonce and the ``__NEXT_DATA__`` state blob), as most real sites
+    do, keeping the visible chrome and the markup fixed. ``gzip_outlets``
     gzip bodies for clients that accept it. ``page_kb`` pads every outlet page to
     about that many KB with a ``__NEXT_DATA__`` blob (0: no padding). ``log_limit``
     caps :meth:`requests` per path; 0 keeps neither requests nor bodies (long benchmarks).
@@ -57,16 +59,17 @@ class NewsSite:
                  page_kb: int = 0, static_outlets: Iterable[str] = (),
                  gzip_outlets: Iterable[str] = (), named_outlets: Iterable[str] = (),
                  tls_outlets: Iterable[str] = (), soft404_outlets: Iterable[str] = (),
-                 log_limit: int = 1000) -> None:
-        static, zipped = set(static_outlets), set(gzip_outlets)
+                 blob_outlets: Iterable[str] = (), log_limit: int = 1000) -> None:
+        static, zipped, blob = set(static_outlets), set(gzip_outlets), set(blob_outlets)
         named, tls, soft = set(named_outlets), set(tls_outlets), set(soft404_outlets)
-        unknown = (static | zipped | named | tls | soft) - set(outlets)
+        unknown = (static | zipped | named | tls | soft | blob) - set(outlets)
         if unknown:
             raise ValueError(f"unknown outlets: {sorted(unknown)}")
         self._shared = Shared(page_bytes=page_kb * 1024, log_limit=log_limit)
         self._lock = self._shared.lock
         self._outlets = {n: Outlet(n, self._shared, static=n in static, gzipped=n in zipped,
-                                   named=n in named, tls=n in tls, soft404=n in soft)
+                                   named=n in named, tls=n in tls, soft404=n in soft,
+                                   blob=n in blob)
                          for n in outlets}
 
     def start(self) -> NewsSite:
