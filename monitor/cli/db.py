@@ -34,8 +34,8 @@ def upgrade(ctx: typer.Context) -> None:
         console.print(f"{url}: already at {done.after} (head), nothing to do", highlight=False,
                       soft_wrap=True)
         return
-    start = ("a database from before migrations, adopted at the baseline" if done.adopted
-             else done.before or "an empty database")
+    start = (f"a database made before migrations (adopted at {migrations.BASELINE_REVISION})"
+             if done.adopted else done.before or "an empty database")
     console.print(f"{url}: upgraded from {start} to {done.after}", highlight=False, soft_wrap=True)
     for revision in done.applied:
         console.print(f"  applied {_named(revision)}", highlight=False, soft_wrap=True)

@@ -25,6 +25,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
@@ -53,7 +54,8 @@ class Upgraded:
     before: str | None
     after: str
     adopted: bool  # a pre-Alembic database was brought to the baseline and stamped first
-    applied: list[str]  # the revisions this call applied, in order (none: another process did)
+    applied: list[str]  # revisions this call applied after any adoption, in order (none: another
+    #                     process had done it)
 
 
 def head() -> str:
@@ -86,25 +88,26 @@ def upgrade(engine: Engine) -> Upgraded:
     with _locked(engine) as connection:
         current = _current(connection)  # another process may have done it while we waited
         adopted = current is None and _has_released_tables(connection)
-        applied = _pending(current)
+        applied = _pending(BASELINE_REVISION if adopted else current)
         if adopted:
             _adopt(connection)
-            command.stamp(_config(connection), BASELINE_REVISION)
+            command.stamp(alembic_config(connection), BASELINE_REVISION)
         if current != newest:
             # a new database is no news; changing the schema of one holding data is
             level = logging.INFO if current or adopted else logging.DEBUG
             log.log(level, "upgrading the database schema from %s to %s",
                     current or ("before migrations" if adopted else "empty"), newest)
-            command.upgrade(_config(connection), "head")
+            command.upgrade(alembic_config(connection), "head")
     return Upgraded(current, newest, adopted, applied)
 
 
 @cache
 def _script() -> ScriptDirectory:
-    return ScriptDirectory.from_config(_config(None))
+    return ScriptDirectory.from_config(alembic_config(None))
 
 
-def _config(connection: Connection | None) -> Config:
+def alembic_config(connection: Connection | None) -> Config:
+    """Alembic's configuration, without alembic.ini: its commands run on ``connection``."""
     config = Config()
     config.set_main_option("script_location", str(_HERE).replace("%", "%%"))
     config.attributes["connection"] = connection
@@ -118,7 +121,7 @@ def _current(connection: Connection) -> str | None:
 def _pending(current: str | None) -> list[str]:
     try:
         revisions = list(_script().iterate_revisions("heads", current or "base"))
-    except CommandError as exc:
+    except (CommandError, RevisionError) as exc:
         raise SchemaError(f"the database is at schema revision {current!r}, which this version "
                           f"of monitor does not know (a newer monitor migrated it?): {exc}") from exc
     return [r.revision for r in reversed(revisions) if r.revision != current]
@@ -165,8 +168,10 @@ def _adopt(connection: Connection) -> None:
             if column.name in present:
                 continue
             kind = column.type.compile(dialect=connection.dialect)
-            connection.execute(text(
-                f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{_default_sql(column)}'))
+            # NOT NULL where the baseline says so (the old step left it out; the values are there)
+            required = "" if column.nullable else " NOT NULL"
+            connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" '
+                                    f'{kind}{_default_sql(column)}{required}'))
         for index in table.indexes:  # create_all makes indexes only with a new table
             index.create(connection, checkfirst=True)
     log.info("adopted a database made before schema migrations at revision %s", BASELINE_REVISION)
