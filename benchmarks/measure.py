@@ -15,6 +15,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,15 @@ def run_measured(cmd: Sequence[str], env: Mapping[str, str], log: Path,
     return Usage(proc.returncode, wall, cpu, _cpu(own), peak)
 
 
+def startup_line(settings: Mapping[str, str], keep: Collection[int] = ()) -> str:
+    """What starting ``monitor check`` costs (in an empty home): part of every pass measured."""
+    with tempfile.TemporaryDirectory(prefix="monitor-startup-") as tmp:
+        usage = run_measured(["monitor", "check"], monitor_env(Path(tmp), settings),
+                             Path(tmp) / "startup", keep)
+    return (f"monitor start-up ('monitor check' in an empty home): wall {usage.wall:.2f} s, "
+            f"CPU {usage.cpu:.2f} s, RSS {usage.maxrss_kb / KB:.0f} MB; included in each pass")
+
+
 def monitor_env(home: Path, settings: Mapping[str, str]) -> dict[str, str]:
     """This environment without MONITOR_* variables, plus the home and ``section.key`` settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
@@ -134,10 +144,11 @@ class PassLine:
 
 
 def pass_line(stdout: str) -> PassLine:
-    lines = re.findall(r"^pass: .*$", stdout, re.M)
+    """The last pass line of ``monitor check``'s output (rich wraps it at the console width)."""
+    lines = re.findall(r"^pass: (?:.|\n)*? in\s+[\d.]+s$", stdout, re.M)
     if not lines:
         return PassLine(None, None, None, None)
-    line = lines[-1]
+    line = " ".join(lines[-1].split())
 
     def number(pattern: str) -> int | None:
         found = re.search(pattern, line)

@@ -62,6 +62,7 @@ from benchmarks.measure import (  # noqa: E402
     print_table,
     reap,
     run_measured,
+    startup_line,
     store_bytes,
 )
 from benchmarks.pageserver import PageServer, Spec  # noqa: E402
@@ -120,12 +121,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--seed", type=int, default=1, help="seed for text, edits and churn (1)")
     parser.add_argument("--keep", action="store_true", help="keep the MONITOR_HOME directories")
     parser.add_argument("--quick", action="store_true",
-                        help="150 churning and 300 static sources, 1 pass each, 60 bound pages")
+                        help="100 churning and 200 static sources, 1 pass each, 40 bound pages")
     parser.add_argument("--setting", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a monitor setting for both homes, e.g. archive.fsync=false")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sources, args.static_sources, args.passes, args.bound_pages = 150, 300, 1, 60
+        args.sources, args.static_sources, args.passes, args.bound_pages = 100, 200, 1, 40
     if min(args.sources, args.static_sources, args.passes, args.outlets, args.bound_pages) < 1:
         parser.error("--sources, --static-sources, --passes, --outlets and --bound-pages must be >= 1")
     return Options(args.sources, args.static_sources, args.passes, args.outlets, args.page_kb,
@@ -319,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{min(opts.bound_pages, opts.sources)} served pages in a pool of {cores} → "
               f"{bound:.0f} pages/s on {cores} cores", flush=True)
         keep = (churning.pid, static.pid)  # children that live on while the monitor runs
+        print(startup_line(opts.settings, keep), flush=True)
         passes = churning_home(opts, top / "churning", churning, keep)
         passes += static_home(opts, top / "static", static, keep)
     finally:

@@ -60,6 +60,7 @@ from benchmarks.measure import (  # noqa: E402
     print_table,
     reap,
     run_measured,
+    startup_line,
     store_bytes,
     tree_bytes,
 )
@@ -252,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"concurrency: urlwatch {URLWATCH_WORKERS} threads (fixed); monitor "
               + " ".join(f"{k}={v}" for k, v in opts.settings.items())
               + ", per-host limit default, extraction pool = cores")
+        print(startup_line(opts.settings, keep), flush=True)
         cmd, uw_env = urlwatch_dir(top / "urlwatch", server.urls)
         home = top / "monitor"
         home.mkdir()
