@@ -87,11 +87,16 @@ class Daemon:
             await asyncio.gather(task, return_exceptions=True)
 
     def _beat(self) -> None:
-        data = {"pid": os.getpid(), "at": iso(self._ctx.clock.now()),
-                "tick_s": self._ctx.settings.schedule.tick.total_seconds()}
-        tmp = self._heartbeat.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self._heartbeat)
+        write_heartbeat(self._heartbeat, self._ctx.clock.now(),
+                        self._ctx.settings.schedule.tick.total_seconds())
+
+
+def write_heartbeat(path: Path, now: datetime, tick_s: float) -> None:
+    """What ``daemon_health`` reads: this process is alive and ticking (the dispatcher writes it too)."""
+    data = {"pid": os.getpid(), "at": iso(now), "tick_s": tick_s}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
 
 
 def daemon_health(archive_dir: Path, now: datetime) -> tuple[bool, str]:

@@ -311,6 +311,26 @@ class CompareSettings(Section):
     flipflop_window: int = Field(5, ge=0, description="Earlier versions checked for flip-flops.")
 
 
+class DistributedSettings(Section):
+    """``monitor worker`` and the dispatcher ``monitor run`` becomes on PostgreSQL."""
+
+    concurrency: int = Field(8, gt=0, description="Checks one monitor worker runs at once "
+                             "(monitor worker --concurrency).")
+    heartbeat: Duration = Field(
+        timedelta(seconds=10), description="How often a worker tells the database it is alive.")
+    stalled_after: Duration = Field(
+        timedelta(seconds=60), description="A worker silent this long is gone: the dispatcher "
+        "hands its checks to another worker.")
+
+    @model_validator(mode="after")
+    def _beats_before_stalling(self) -> DistributedSettings:
+        if self.stalled_after < self.heartbeat * 2:
+            raise ValueError(f"stalled_after ({format_duration(self.stalled_after)}) must be at "
+                             f"least twice heartbeat ({format_duration(self.heartbeat)}), or live "
+                             "workers would be taken for gone")
+        return self
+
+
 class Settings(BaseSettings):
     """The one settings object. ``home`` is where the database and archive live."""
 
@@ -335,6 +355,7 @@ class Settings(BaseSettings):
     public: PublicSettings = Field(default_factory=PublicSettings)  # type: ignore[arg-type]
     web: WebSettings = Field(default_factory=WebSettings)  # type: ignore[arg-type]
     notify: NotifySettings = Field(default_factory=NotifySettings)  # type: ignore[arg-type]
+    distributed: DistributedSettings = Field(default_factory=DistributedSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -3,7 +3,7 @@
 Commands live by theme: ``checks`` (run, check, health), ``sources`` (add, remove,
 pause, resume, import, status), ``history`` (events, diff, report, restore),
 ``archive`` (export, verify, gc), ``links`` (timemap, annotate), ``web`` (serve),
-``notify`` (notify), ``db`` (db upgrade, db status).
+``notify`` (notify), ``db`` (db upgrade, db status), ``worker`` (worker).
 """
 
 from __future__ import annotations
@@ -96,6 +96,6 @@ def is_terminal() -> bool:
 
 def main() -> None:
     # the command modules register themselves on import
-    from monitor.cli import archive, checks, db, history, links, notify, sources, web  # noqa: F401
+    from monitor.cli import archive, checks, db, history, links, notify, sources, web, worker  # noqa: F401
 
     app()

@@ -15,6 +15,7 @@ from monitor.cli import app, console, fail, is_terminal, opened
 from monitor.cli.web import HostOption, PortOption, listen
 from monitor.clock import SystemClock
 from monitor.daemon import Daemon, daemon_health
+from monitor.distributed import is_postgres
 from monitor.home import Home
 from monitor.schedule import PassSummary, run_pass
 from monitor.store import session
@@ -50,14 +51,24 @@ def run(
     host: HostOption = None,
     port: PortOption = None,
 ) -> None:
-    """Run the daemon: check every source on its interval until SIGINT/SIGTERM."""
+    """Run the daemon: check every source on its interval until SIGINT/SIGTERM (on PostgreSQL:
+    dispatch the checks to monitor worker processes)."""
     with opened(ctx) as home:
+        distributed = is_postgres(home.settings.db_url)
+        if distributed and web:
+            fail("monitor run --web: on PostgreSQL run monitor serve beside the dispatcher")
         sock = listen(home, host, port) if web else None
         _prepare(home)
         with session(home.engine) as db:
             active = len(db.exec(select(Source.id).where(col(Source.paused).is_(False))).all())
         if not active:
             log.warning("no active sources: add some with 'monitor add URL' or 'monitor import FILE'")
+        if distributed:
+            from monitor.distributed.worker import route_queue_logs, run_dispatcher
+
+            route_queue_logs(ctx.obj.verbose)
+            asyncio.run(run_dispatcher(home))
+            return
 
         async def main() -> None:
             async with home.check_context() as check_ctx:
