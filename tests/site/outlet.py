@@ -85,6 +85,7 @@ class Outlet:
         self.articles: dict[str, Article] = {}
         self.rules: dict[str, Rule] = {}
         self.hits: Counter[str] = Counter()
+        self.in_flight = self.peak_in_flight = 0  # requests being answered at once (politeness)
         self.log: defaultdict[str, deque[dict[str, Any]]] = defaultdict(
             lambda: deque(maxlen=shared.log_limit))
         self.bodies: dict[str, bytes] = {}
@@ -144,6 +145,12 @@ class Outlet:
                 rule.drop -= 1
                 return rule.hang, True
             return rule.hang, False
+
+    def busy(self, delta: int) -> None:
+        """One more (+1) or one fewer (-1) request being answered; keeps the peak."""
+        with self.shared.lock:
+            self.in_flight += delta
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def respond(self, path: str, headers: dict[str, str], query: str = "") -> Response:
         """The response for ``path``, misbehaviour included (``headers`` are lower-case)."""
@@ -274,16 +281,22 @@ class _Handler(BaseHTTPRequestHandler):
         if drop:
             self._reset()
             return
-        if hang:
-            shared.stopping.wait(hang)
-        if outlet.server is None or shared.stopping.is_set():
-            self.close_connection = True  # outage or shutdown: drop without answering
-            return
-        resp = outlet.respond(path, headers, parts.query)
-        zipped = outlet.gzip and _accepts_gzip(headers.get("accept-encoding", ""))
-        if resp.status == 200 and not head and shared.log_limit:
-            with shared.lock:  # before writing: a client may ask for it as soon as it has read
-                outlet.bodies[path] = resp.body
+        outlet.busy(+1)
+        try:
+            if hang:
+                shared.stopping.wait(hang)
+            if outlet.server is None or shared.stopping.is_set():
+                self.close_connection = True  # outage or shutdown: drop without answering
+                return
+            resp = outlet.respond(path, headers, parts.query)
+            zipped = outlet.gzip and _accepts_gzip(headers.get("accept-encoding", ""))
+            if resp.status == 200 and not head and shared.log_limit:
+                with shared.lock:  # before writing: a client may ask for it as soon as it has read
+                    outlet.bodies[path] = resp.body
+        finally:
+            # done before writing: once the client has the answer it may send the next request,
+            # which must not find this one still counted
+            outlet.busy(-1)
         try:
             self._write(resp, head, zipped)
         except OSError:

@@ -271,6 +271,13 @@ class NewsSite:
         with self._lock:
             return out.hits[path]
 
+    def peak_in_flight(self, outlet: str) -> int:
+        """The most requests the outlet was answering at one time (from arrival until the answer
+        is written), since it started."""
+        out = self._outlets[outlet]
+        with self._lock:
+            return out.peak_in_flight
+
     def requests(self, url: str) -> list[dict[str, Any]]:
         """The requests for that path: ``{"method", "path", "headers"}`` (lower-case keys).
 
