@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from monitor.archive.policy import CheckFacts, compact_fields, full_copy_reason
-from monitor.archive.warc import RecordRef, Stored, WarcArchive, payload_digest
+from monitor.archive.warc import RecordRef, Stored, WarcArchive
 from monitor.clock import Clock, iso
 from monitor.compare import ArticleContent, fingerprint, similarity
 from monitor.events import new_event
@@ -129,7 +129,7 @@ def _repeats(source: Source, previous: Capture | None, result: HttpExchange | Fe
     """A 304, or the very bytes of the last stored response: nothing new to read."""
     if not isinstance(result, HttpExchange) or previous is None:
         return False
-    return result.status == 304 or payload_digest(result.body) == source.last_payload_digest
+    return result.status == 304 or result.payload_digest == source.last_payload_digest
 
 
 def _facts(observation: Observation, content: ArticleContent | None, current: Version | None) -> CheckFacts:
@@ -231,7 +231,7 @@ def _archive(
         return ctx.archive.write_response(result)
     if ctx.settings.archive.compact == "row":
         return None
-    about = compact_fields(result, previous, facts, payload_digest(result.body))
+    about = compact_fields(result, previous, facts, result.payload_digest)
     return ctx.archive.write_metadata(result, refers_to=stored_of(previous), about=about)
 
 
@@ -358,7 +358,7 @@ def _capture_row(source: Source, result: HttpExchange | FetchError, kept: Kept) 
     stored = kept.stored
     if stored is None or stored.record_type != "response":  # revisit or compact: same as previous
         capture.refers_to_capture_id = kept.previous_id
-        capture.payload_digest = payload_digest(result.body) if result.status != 304 else None
+        capture.payload_digest = result.payload_digest if result.status != 304 else None
     if stored is not None:
         capture.record_type, capture.record_id = stored.record_type, stored.record_id
         capture.payload_digest = stored.payload_digest or capture.payload_digest

@@ -6,8 +6,11 @@ judge reads the status, the redirect chain and the error class.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 Headers = list[tuple[str, str]]
 
@@ -56,6 +59,12 @@ class HttpExchange:
     @property
     def url(self) -> str:
         return self.request.url
+
+    @cached_property
+    def payload_digest(self) -> str:
+        """``sha1:BASE32`` of ``body``, as in ``WARC-Payload-Digest``; hashed once per exchange
+        however many steps of a check ask (repeat test, record, row)."""
+        return "sha1:" + base64.b32encode(hashlib.sha1(self.body).digest()).decode("ascii")
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

@@ -149,6 +149,9 @@ class ScheduleSettings(Section):
 class ArchiveSettings(Section):
     max_file_bytes: int = Field(100_000_000, gt=0, description="WARC file size before rotation.")
     fsync: bool = Field(True, description="fsync each record before its row is committed.")
+    gzip_level: int = Field(
+        4, ge=1, le=9, description="zlib level of each record's gzip member: 4 costs a third of "
+        "9's CPU for ~5% more bytes on news pages.")
     keep: Literal["changes", "every"] = Field(
         "changes", description="changes: the full response only when the article or the link "
         "health changed, or full_every has passed; every: every response in full.")

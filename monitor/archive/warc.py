@@ -86,8 +86,8 @@ class Scan:
 class _Segment:
     name: str
     fh: BinaryIO
-    writer: Any
     opened: float = field(default_factory=time.monotonic)
+    unsynced: bool = False  # written and flushed, not yet fsynced (deferred sync)
 
 
 class Storage(Protocol):
@@ -131,8 +131,11 @@ class WarcArchive:
         warcinfo: dict[str, str] | None = None,
         storage: Storage | None = None,
         max_file_age: float | None = None,
+        gzip_level: int = 4,
     ) -> None:
         self.directory = Path(directory)
+        self._level = gzip_level
+        self._deferred = False  # True: writes wait for sync() to reach the disk (group commit)
         self.storage = storage
         self._max = max_file_bytes
         self._max_age = max_file_age  # seconds a file stays open (so storage gets it soon)
@@ -152,7 +155,7 @@ class WarcArchive:
     def write_response(self, exchange: HttpExchange) -> Stored:
         """Write the request and the full response; return once both are on disk."""
         resp_id, req_id = _new_id(), _new_id()
-        digest = payload_digest(exchange.body)
+        digest = exchange.payload_digest
         fields = _record_fields(exchange, "response", resp_id, req_id)
         fields["WARC-Payload-Digest"] = digest
         if exchange.truncated:
@@ -182,7 +185,7 @@ class WarcArchive:
             fields["WARC-Payload-Digest"] = digest
         http = _response_headers(exchange)
         if profile == "server-not-modified" and refers_to is not None:
-            http = _freshened(self._load(refers_to.response).http_headers, exchange)
+            http = _freshened(self._load_head(refers_to.response).http_headers, exchange)
         record = self._build(fields, http)
         return self._store(exchange, record, digest, req_id)
 
@@ -241,15 +244,41 @@ class WarcArchive:
             try:
                 for record in records:
                     offset = seg.fh.tell()
-                    seg.writer.write_record(record)
+                    seg.fh.write(self._member(record))
                     refs.append(RecordRef(seg.name, offset, seg.fh.tell() - offset))
-                self._sync(seg.fh)
+                seg.fh.flush()
+                if self._fsync and self._deferred:
+                    seg.unsynced = True
+                elif self._fsync:
+                    os.fsync(seg.fh.fileno())
             except BaseException:
                 self._abandon(seg, start)
                 raise
             if seg.fh.tell() >= self._max or self._too_old(seg):
                 self._close_segment()
             return refs
+
+    def _member(self, record: Any) -> bytes:
+        """One record as one gzip member at ``gzip_level``: warcio's own gzip writer always
+        compresses at level 9, which costs ~3x level 4's CPU for ~5% fewer bytes on news pages."""
+        plain = BytesIO()
+        WARCWriter(plain, gzip=False, warc_version=WARC_VERSION).write_record(record)
+        deflate = zlib.compressobj(self._level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        with plain.getbuffer() as view:
+            return deflate.compress(view) + deflate.flush()
+
+    def defer_sync(self) -> None:
+        """From now on a write is flushed to the OS and fsynced only by :meth:`sync`: a group
+        commit syncs once for all the records of its batch before their rows commit."""
+        self._deferred = True
+
+    def sync(self) -> None:
+        """fsync the records written since the last sync (closed files were synced on close)."""
+        with self._lock:
+            seg = self._segment
+            if seg is not None and seg.unsynced:
+                os.fsync(seg.fh.fileno())
+                seg.unsynced = False
 
     def _too_old(self, seg: _Segment) -> bool:
         return self._max_age is not None and time.monotonic() - seg.opened >= self._max_age
@@ -264,10 +293,10 @@ class WarcArchive:
         """Create a new file no other writer can be using, lock it, write warcinfo."""
         self.directory.mkdir(parents=True, exist_ok=True)
         name, fh = create_file(self.directory, datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f"))
-        seg = _Segment(name, fh, WARCWriter(fh, gzip=True, warc_version=WARC_VERSION))
+        seg = _Segment(name, fh)
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            seg.writer.write_record(seg.writer.create_warcinfo_record(name, self._info))
+            fh.write(self._member(self._builder.create_warcinfo_record(name, self._info)))
             self._sync(fh)
             if self._fsync:
                 fsync_dir(self.directory)
@@ -365,6 +394,21 @@ class WarcArchive:
         ):
             raise ArchiveError(f"{where}: payload is truncated or does not match its digest")
         return "response", status, headers, body
+
+    def _load_head(self, ref: RecordRef) -> Any:
+        """The record with its headers parsed, inflating only its first 64 KiB when the WARC
+        and HTTP headers end there (a 304 revisit needs the original's headers, not its body)."""
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(self.read_raw(ref), _CHUNK)
+        except zlib.error:
+            return self._load(ref)  # which names the problem
+        warc_end = head.find(b"\r\n\r\n")
+        if warc_end < 0 or head.find(b"\r\n\r\n", warc_end + 4) < 0:
+            return self._load(ref)
+        try:
+            return _LOADER.parse_record_stream(BytesIO(head), known_format="warc")
+        except Exception:  # let the full read name the problem
+            return self._load(ref)
 
     def _load(self, ref: RecordRef) -> Any:
         inflater, where = zlib.decompressobj(16 + zlib.MAX_WBITS), f"{ref.file}@{ref.offset}"
@@ -500,7 +544,7 @@ def _revisit_digest(exchange: HttpExchange, refers_to: Stored | None, profile: s
         if exchange.status != 304:
             raise ValueError("server-not-modified needs the 304 response")
         return refers_to.payload_digest if refers_to else ""
-    digest = payload_digest(exchange.body)
+    digest = exchange.payload_digest
     if refers_to is not None and refers_to.payload_digest != digest:
         raise ValueError("payload differs from the original: not an identical-payload revisit")
     return digest
