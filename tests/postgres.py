@@ -42,7 +42,10 @@ def _unreachable(error: Exception) -> NoReturn:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """The SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    """The SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped after the test.
+
+    Dispose the engines a test opens on it: the drop ends their connections, and a psycopg
+    connection collected while open is a ResourceWarning (an error under our filterwarnings)."""
     server = _server()
     name = f"monitor_test_{uuid.uuid4().hex[:16]}"
     try:
