@@ -23,11 +23,12 @@ comment's time) for the article's date, and churn with it. Reading the input ins
 is the point; the corpus test shows the extraction of input and page agree.
 
 The elements and tags stay where they were, so the parsed tree keeps its shape. This
-is hand-written because no library does it: an HTML parser re-serializes the whole
-page (other bytes, ~10x the time), and a regex substitution does not know where a
-script ends. This is one left-to-right pass of the HTML5 tokenizer's rules as libxml2
-2.14 (lxml 6) applies them, for exactly the states that decide where script, style,
-comments and tags end: quoted attribute values (a ``<!--`` or ``<script`` inside one
+is hand-written because no library does it: an HTML parser (lxml, html5lib) would
+re-serialize the whole page, so extraction would read other bytes than the page's,
+and no cleaner strips only these parts byte for byte; a regex substitution alone does
+not know where a script ends. This is one left-to-right pass of the HTML5 tokenizer's
+rules as libxml2 2.14 (lxml 6) applies them, for exactly the states that decide where
+script, style, comments and tags end: quoted attribute values (a ``<!--`` or ``<script`` inside one
 is not markup), RCDATA and RAWTEXT elements kept verbatim (``<title>``,
 ``<textarea>``, ``<xmp>``, ``<iframe>``, ``<noembed>``, ``<noframes>``, ``<plaintext>``),
 bogus comments (``<!x>``, ``<?x>``, ``</3>``), a self-closing ``<script/>`` (libxml2 gives

@@ -195,15 +195,15 @@ def _inject_chrome(page: bytes, rng: random.Random) -> tuple[bytes, Callable[[],
 def _mutate_scripts(page: bytes, rng: random.Random) -> bytes:
     """Rewrite part of one script's source found by libxml2 (not by the code under test)."""
     tree = trafilatura.utils.load_html(page)
-    sources = [s.text.encode() for s in tree.iter("script") if s.text and s.get("type") not in READ_TYPES
+    sources = [s.text for s in tree.iter("script") if s.text and s.get("type") not in READ_TYPES
                and len(s.text) > 20] if tree is not None else []
-    sources = [s for s in sources if page.count(s) == 1]
+    sources = [s for s in sources if page.count(s.encode()) == 1]
     if not sources:
         return page
     source = rng.choice(sources)
     start = rng.randrange(len(source) - 10)
-    noise = "".join(rng.choice("abcdef0123456789") for _ in range(10)).encode()
-    return page.replace(source, source[:start] + noise + source[start + 10:])
+    noise = "".join(rng.choice("abcdef0123456789") for _ in range(10))
+    return page.replace(source.encode(), (source[:start] + noise + source[start + 10:]).encode())
 
 
 def _mutate_comments(page: bytes, rng: random.Random) -> bytes:
