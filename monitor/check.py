@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -32,8 +33,9 @@ from monitor.health.probe import Prober
 from monitor.health.signals import DEATH, HEALTHY
 from monitor.settings import HealthSettings, Settings
 from monitor.store import session
+from monitor.store.commit import GroupCommit
 from monitor.store.models import Capture, Event, Host, Source, Version
-from monitor.store.sources import next_check
+from monitor.store.sources import CheckInputs, check_inputs, next_check
 from monitor.urls import host_of
 from monitor.versions import ContentOutcome, content_of, record_content
 
@@ -88,15 +90,19 @@ SUSPICIOUS = 0.5  # below this similarity to the last good version, ask the host
 
 
 async def check_source(
-    ctx: CheckContext, source_id: int, guard: PassGuard | None = None
+    ctx: CheckContext, source_id: int, guard: PassGuard | None = None, *,
+    inputs: CheckInputs | None = None, committer: GroupCommit | None = None,
 ) -> CheckOutcome:
-    """Check one source now. ``guard`` is the pass's offline guard (one is made if None)."""
+    """Check one source now. ``guard`` is the pass's offline guard (one is made if None).
+
+    A pass hands in what it read for all its sources at once (``inputs``, see
+    ``check_inputs``) and a ``committer`` that commits many checks' rows together; alone,
+    the check reads and commits for itself.
+    """
     guard = guard or PassGuard(1, ctx.settings.health)
-    with session(ctx.engine) as db:
-        source = _get(db, source_id)
-        last_response = _response_capture(db, source.last_response_capture_id)
-        validated = _response_capture(db, source.validators_capture_id)
-        host = db.get(Host, host_of(source.url))
+    inputs = inputs or _read_inputs(ctx, source_id)
+    source, host = inputs.source, inputs.host
+    last_response, validated = _usable(inputs.last_response), _usable(inputs.validated)
     if host is not None and host.backoff_until is not None and host.backoff_until > ctx.clock.now():
         guard.skipped()
         return _defer(ctx, source_id, host)
@@ -122,7 +128,22 @@ async def check_source(
     offline = is_network_failure(result) and await guard.offline()
     stored = _archive(ctx, source, previous, result, repeated, _facts(observation, content, current))
     kept = Kept(stored, previous.id if previous is not None else None, repeated)
-    return _record(ctx, source_id, result, kept, extraction, offline, observation)
+    change = _record(ctx, source_id, result, kept, extraction, offline, observation)
+    if committer is not None:
+        return await committer.submit(change, [(Source, source_id), (Version, source.current_version_id)])
+    ctx.archive.sync()  # the records on disk before the rows that point to them
+    with session(ctx.engine) as db:
+        outcome = change(db)
+        db.commit()
+    return outcome
+
+
+def _read_inputs(ctx: CheckContext, source_id: int) -> CheckInputs:
+    with session(ctx.engine) as db:
+        inputs = check_inputs(db, [source_id]).get(source_id)
+    if inputs is None:
+        raise LookupError(f"source {source_id} does not exist")
+    return inputs
 
 
 def _repeats(source: Source, previous: Capture | None, result: HttpExchange | FetchError) -> bool:
@@ -235,11 +256,8 @@ def _archive(
     return ctx.archive.write_metadata(result, refers_to=stored_of(previous), about=about)
 
 
-def _response_capture(db: Session, capture_id: int | None) -> Capture | None:
+def _usable(capture: Capture | None) -> Capture | None:
     """A capture holding a full response, which a revisit may refer to."""
-    if capture_id is None:
-        return None
-    capture = db.get(Capture, capture_id)
     if capture is None or capture.warc_file is None or capture.record_id is None:
         return None
     return capture
@@ -291,11 +309,13 @@ def _record(
     extraction: Extraction,
     offline: bool,
     observation: Observation,
-) -> CheckOutcome:
-    """One transaction: the capture row, the version, the health, the events."""
+) -> Callable[[Session], CheckOutcome]:
+    """The check's changes, all in the transaction they are applied in: the capture row, the
+    version, the health, the events."""
     now = ctx.clock.now()
     content = extraction.content
-    with session(ctx.engine) as db:
+
+    def change(db: Session) -> CheckOutcome:
         source = _get(db, source_id)
         capture = _capture_row(source, result, kept)
         db.add(capture)
@@ -312,11 +332,12 @@ def _record(
             source.extract_input_digest = _digest_to_keep(extraction, observation, outcome)
         _back_off(ctx, db, source, result, observation, now)
         db.add_all(events)
-        db.commit()
-    failed = isinstance(result, FetchError) or observation.signal is not Signal.OK
-    return CheckOutcome(source_id, source.url, observation.signal.value, observation.reason,
-                        events, offline, failed and observation.signal is not Signal.NOT_MODIFIED,
-                        extraction=extraction.kind)
+        failed = isinstance(result, FetchError) or observation.signal is not Signal.OK
+        return CheckOutcome(source_id, source.url, observation.signal.value, observation.reason,
+                            events, offline, failed and observation.signal is not Signal.NOT_MODIFIED,
+                            extraction=extraction.kind)
+
+    return change
 
 
 def _judge(

@@ -22,11 +22,13 @@ from monitor.health import PassGuard
 from monitor.health.offline import Probe
 from monitor.notify.step import notify_pass
 from monitor.store import session
+from monitor.store.commit import GroupCommit
 from monitor.store.models import Event
-from monitor.store.sources import claim, due_source_ids, release
+from monitor.store.sources import CheckInputs, check_inputs, claim, due_source_ids, release
 
 log = logging.getLogger("monitor.schedule")
 Progress = Callable[[CheckOutcome], None]
+KEPT = 10_000  # outcomes with events a pass summary lists; the rest are counted (and in the DB)
 
 
 @dataclass
@@ -43,7 +45,27 @@ class PassSummary:
     notified: str = ""  # what happened to the notifications, if anything
     seconds: float = 0.0
     signals: Counter[str] = field(default_factory=Counter)
-    outcomes: list[CheckOutcome] = field(default_factory=list)
+    outcomes: list[CheckOutcome] = field(default_factory=list)  # those with events, up to KEPT
+    unlisted: int = 0  # outcomes with events beyond KEPT, left out of ``outcomes``
+    errored: set[int] = field(default_factory=set)  # sources whose check failed in the monitor
+
+    def add(self, outcome: CheckOutcome) -> None:
+        """Count one check. Only outcomes with events are kept (they are what callers list),
+        and at most KEPT of them: memory stays bounded however big the pass."""
+        if outcome.deferred:
+            self.deferred += 1
+            log.info("deferred source=%s url=%s: %s", outcome.source_id, outcome.url, outcome.reason)
+            return
+        self.checked += 1
+        self.signals[outcome.signal] += 1
+        self.changed += any(e.kind == "changed" for e in outcome.events)
+        self.failed += outcome.failed
+        self.extracted += outcome.extraction == "full"
+        self.fingerprint += outcome.extraction == "fingerprint"
+        if outcome.events and len(self.outcomes) < KEPT:
+            self.outcomes.append(outcome)
+        elif outcome.events:
+            self.unlisted += 1
 
     def line(self) -> str:
         parts = [f"pass: {self.checked} checked", f"{self.changed} changed", f"{self.failed} failing",
@@ -64,55 +86,105 @@ class PassSummary:
 async def run_pass(
     ctx: CheckContext, source_ids: list[int], progress: Progress | None = None
 ) -> PassSummary:
-    """Check these sources concurrently (the fetcher enforces the limits) and sum up."""
+    """Check these sources concurrently (the fetcher enforces the limits) and sum up.
+
+    The sources go in chunks of ``schedule.batch``: each chunk is claimed and read in a few
+    queries and has its own offline guard. Checks of the next chunk start while the last
+    ones of a chunk are still waiting on a slow host, yet at most two chunks' worth are in
+    memory at once; a pass of 100,000 sources never holds them all. Their rows are
+    committed in groups (monitor/store/commit.py), after one fsync of the WARC records.
+    """
+    size = ctx.settings.schedule.batch
+    chunks = (source_ids[i:i + size] for i in range(0, len(source_ids), size))
+    return await _run(ctx, lambda _: next(chunks, []), progress)
+
+
+async def _run(ctx: CheckContext, next_chunk: Callable[[PassSummary], list[int]],
+               progress: Progress | None) -> PassSummary:
+    """A pass over the chunks ``next_chunk`` gives (one at a time, none: the end)."""
     started = time.monotonic()
-    now = ctx.clock.now()
-    with session(ctx.engine) as db:
-        ids = claim(db, source_ids, now, _lease(ctx))
-    guard = PassGuard(len(ids), ctx.settings.health, _canary_probe(ctx))
     summary = PassSummary()
-    tasks = [asyncio.create_task(_one(ctx, i, guard, summary, progress)) for i in ids]
-    try:
-        await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        with session(ctx.engine) as db:
-            release(db, ids)  # a check that crashed or was cancelled must not stay leased
-    summary.offline = guard.decided_offline
-    _record_network_state(ctx, guard, summary.offline)
+    room = asyncio.Semaphore(2 * ctx.settings.schedule.batch)
+    ctx.archive.defer_sync()  # the group commit fsyncs once per batch, before it commits
+    async with GroupCommit(ctx.engine, before_commit=ctx.archive.sync) as committer:
+        chunks: list[asyncio.Task[None]] = []
+        try:
+            while ids := next_chunk(summary):
+                batch = Batch(ctx, summary, committer, room, progress)
+                chunks.append(await batch.start(ids))
+            await asyncio.gather(*chunks)
+        finally:
+            for chunk in chunks:
+                chunk.cancel()
+            await asyncio.gather(*chunks, return_exceptions=True)
     summary.public = await save_public_copies(ctx, summary)  # the checks are committed by now
     summary.notified = await notify_pass(ctx, summary.offline)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-async def _one(
-    ctx: CheckContext, source_id: int, guard: PassGuard, summary: PassSummary,
-    progress: Progress | None,
-) -> None:
-    try:
-        outcome = await check_source(ctx, source_id, guard)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        summary.errors += 1
-        log.exception("check of source %s failed inside the monitor", source_id)
-        return
-    if outcome.deferred:
-        summary.deferred += 1
-        log.info("deferred source=%s url=%s: %s", outcome.source_id, outcome.url, outcome.reason)
-        return
-    summary.checked += 1
-    summary.signals[outcome.signal] += 1
-    summary.changed += any(e.kind == "changed" for e in outcome.events)
-    summary.failed += outcome.failed
-    summary.extracted += outcome.extraction == "full"
-    summary.fingerprint += outcome.extraction == "fingerprint"
-    summary.outcomes.append(outcome)
-    _log_outcome(outcome)
-    if progress:
-        progress(outcome)
+@dataclass
+class Batch:
+    """One chunk of a pass: claimed, read and guarded together, its checks run as tasks."""
+
+    ctx: CheckContext
+    summary: PassSummary
+    committer: GroupCommit
+    room: asyncio.Semaphore  # checks in flight over the whole pass
+    progress: Progress | None
+
+    async def start(self, source_ids: list[int]) -> asyncio.Task[None]:
+        """Claim and read the chunk, start its checks as room allows; a task that ends when
+        they are all done (and their leases are released)."""
+        ctx = self.ctx
+        with session(ctx.engine) as db:
+            ids = claim(db, source_ids, ctx.clock.now(), _lease(ctx))
+            inputs = check_inputs(db, ids)
+        guard = PassGuard(len(ids), ctx.settings.health, _canary_probe(ctx))
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for source_id in ids:
+                await self.room.acquire()
+                task = asyncio.create_task(self._one(source_id, guard, inputs.pop(source_id, None)))
+                task.add_done_callback(lambda _: self.room.release())
+                tasks.append(task)
+        except BaseException:
+            await self._finish(ids, tasks, guard, cancel=True)
+            raise
+        return asyncio.create_task(self._finish(ids, tasks, guard))
+
+    async def _finish(self, ids: list[int], tasks: list[asyncio.Task[None]], guard: PassGuard,
+                      cancel: bool = False) -> None:
+        try:
+            if cancel:
+                for task in tasks:
+                    task.cancel()
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            with session(self.ctx.engine) as db:
+                release(db, ids)  # a check that crashed or was cancelled must not stay leased
+        self.summary.offline |= guard.decided_offline
+        _record_network_state(self.ctx, guard, guard.decided_offline)
+
+    async def _one(self, source_id: int, guard: PassGuard, inputs: CheckInputs | None) -> None:
+        summary = self.summary
+        try:
+            outcome = await check_source(self.ctx, source_id, guard, inputs=inputs,
+                                         committer=self.committer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            summary.errors += 1
+            summary.errored.add(source_id)
+            log.exception("check of source %s failed inside the monitor", source_id)
+            return
+        summary.add(outcome)
+        if not outcome.deferred:
+            _log_outcome(outcome)
+            if self.progress:
+                self.progress(outcome)
 
 
 def _log_outcome(outcome: CheckOutcome) -> None:
@@ -172,14 +244,22 @@ def _record_network_state(ctx: CheckContext, guard: PassGuard, offline: bool) ->
 
 
 async def dispatch_due(ctx: CheckContext, progress: Progress | None = None) -> PassSummary | None:
-    """One dispatcher tick: run the sources that are due, if any."""
-    with session(ctx.engine) as db:
-        ids = due_source_ids(db, ctx.clock.now(), ctx.settings.schedule.batch)
-    if not ids:
+    """One dispatcher tick: run the sources that are due, if any, ``schedule.batch`` at a time
+    until none is left; a backlog bigger than a batch does not wait for the next tick."""
+    tick, size = ctx.clock.now(), ctx.settings.schedule.batch
+
+    def due(summary: PassSummary) -> list[int]:
+        # due at the tick's start and not leased: a finished check is due later, one in flight
+        # is leased; a check that failed inside the monitor is not tried twice in a tick
+        with session(ctx.engine) as db:
+            return due_source_ids(db, tick, size, leased=False, exclude=summary.errored)
+
+    first = [due(PassSummary())]
+    if not first[0]:
         retried = await notify_pass(ctx)  # failed messages are due on their own time, not a pass's
         if retried:
             log.info(retried)
         return None
-    summary = await run_pass(ctx, ids, progress)
+    summary = await _run(ctx, lambda s: first.pop() if first else due(s), progress)
     log.info(summary.line())
     return summary

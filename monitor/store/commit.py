@@ -1,0 +1,143 @@
+"""Group commit: the row changes of many concurrent checks in one transaction.
+
+A check hands its changes to :class:`GroupCommit` as a function of a session. One writer
+takes whatever is queued (waiting ``window`` for more, at most ``max_batch``), runs
+``before_commit`` once (the WARC archive's fsync: the bytes are on disk before the rows
+that point to them commit), applies every change in one session and commits once.
+SQLite pays one commit per batch instead of one per check, and the rows a batch touches
+are read in one query per table (``preload``) instead of one per check.
+
+A change that fails does not take the others down: the batch is rolled back and every
+change is applied again in a transaction of its own, so only the failing one raises.
+Changes must therefore read what they modify from the session they are given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, inspect
+from sqlmodel import Session, SQLModel, col, select
+
+from monitor.store.db import session
+
+log = logging.getLogger("monitor.store.commit")
+T = TypeVar("T")
+Preload = Iterable[tuple[type[SQLModel], Any]]  # (model, primary key) the change will read
+
+
+@dataclass
+class _Pending:
+    change: Callable[[Session], Any]
+    preload: list[tuple[type[SQLModel], Any]]
+    future: asyncio.Future[Any]
+
+
+class GroupCommit:
+    """One writer for the changes of many checks; ``async with`` it around a pass."""
+
+    def __init__(self, engine: Engine, *, before_commit: Callable[[], None] = lambda: None,
+                 window: float = 0.005, max_batch: int = 256) -> None:
+        self._engine = engine
+        self._before_commit = before_commit
+        self._window = window
+        self._max = max_batch
+        self._queue: list[_Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions committed (for logs and tests)
+        self.retried = 0  # batches that failed and were applied one change at a time
+
+    async def submit(self, change: Callable[[Session], T], preload: Preload = ()) -> T:
+        """Apply ``change`` in the next batch; its result once that batch has committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(change, list(preload), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        while self._queue:
+            if len(self._queue) < self._max:
+                await asyncio.sleep(self._window)  # let the checks in flight join this batch
+            batch, self._queue = self._queue[: self._max], self._queue[self._max:]
+            try:
+                results = await asyncio.to_thread(self._commit, batch)
+            except BaseException as exc:  # cancelled, or the fsync failed: nobody's rows commit
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc if isinstance(exc, Exception)
+                                                     else RuntimeError("group commit cancelled"))
+                raise
+            for pending, (ok, value) in zip(batch, results, strict=True):
+                if pending.future.done():  # its check was cancelled; the rows are committed anyway
+                    continue
+                if ok:
+                    pending.future.set_result(value)
+                else:
+                    pending.future.set_exception(value)
+
+    def _commit(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
+        """Runs in a thread: fsync, then one transaction; on failure, one per change."""
+        self._before_commit()
+        try:
+            with session(self._engine) as db:
+                loaded = _preload(db, [key for pending in batch for key in pending.preload])
+                results = [pending.change(db) for pending in batch]
+                db.commit()
+                del loaded
+        except Exception:
+            if len(batch) == 1:
+                return [self._alone(batch[0])]
+            log.warning("group commit of %s checks failed; committing them one by one",
+                        len(batch), exc_info=True)
+            self.retried += 1
+            return [self._alone(pending) for pending in batch]
+        self.batches += 1
+        return [(True, result) for result in results]
+
+    def _alone(self, pending: _Pending) -> tuple[bool, Any]:
+        try:
+            with session(self._engine) as db:
+                result = pending.change(db)
+                db.commit()
+        except Exception as exc:
+            return False, exc
+        self.batches += 1
+        return True, result
+
+    async def drain(self) -> None:
+        """Wait until every change submitted so far is committed (or failed)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def __aenter__(self) -> GroupCommit:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.drain()
+
+
+def _preload(db: Session, keys: list[tuple[type[SQLModel], Any]]) -> list[SQLModel]:
+    """Read the rows a batch will change in one query per table, into the session's identity
+    map, where each change's ``db.get`` then finds them without a query of its own (the
+    caller holds the returned rows: the identity map alone keeps only weak references)."""
+    loaded: list[SQLModel] = []
+    wanted: defaultdict[type[SQLModel], set[Any]] = defaultdict(set)
+    for model, key in keys:
+        if key is not None:
+            wanted[model].add(key)
+    for model, ids in wanted.items():
+        pk = inspect(model).primary_key[0]
+        for chunk in _chunks(sorted(ids), 500):  # bound the IN list (SQLite's variable limit)
+            loaded.extend(db.exec(select(model).where(col(pk).in_(chunk))).all())
+    return loaded
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
