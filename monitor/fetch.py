@@ -24,7 +24,7 @@ from monitor.urls import host_of
 REDIRECTS = {301, 302, 303, 307, 308}
 NETWORK_ERRORS = frozenset({"dns", "refused", "tls", "timeout", "reset", "protocol", "network"})
 _DROPPED = {"content-encoding", "transfer-encoding", "content-length"}
-# A slot for one request to a host, held across processes (monitor/distributed/hosts.py)
+# A slot for one request to a host, held across processes (monitor/distributed/locks.py)
 HostSlot = Callable[[str], AbstractAsyncContextManager[object]]
 
 

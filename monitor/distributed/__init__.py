@@ -2,7 +2,7 @@
 
 procrastinate (a PostgreSQL task queue) carries the checks: ``app`` builds it from the
 database URL, ``tasks`` defines the ``check`` and ``dispatch`` jobs, ``dispatcher`` is what
-``monitor run`` does on PostgreSQL, ``worker`` what ``monitor worker`` does, and ``hosts``
+``monitor run`` does on PostgreSQL, ``worker`` what ``monitor worker`` does, and ``locks``
 keeps per-host politeness across every process with PostgreSQL advisory locks.
 """
 

@@ -35,6 +35,7 @@ from monitor.check import CheckContext
 from monitor.daemon import HEARTBEAT, write_heartbeat
 from monitor.distributed.tasks import (
     CHECK_TASK,
+    CHECKS,
     DISPATCH,
     DISPATCH_TASK,
     due_mark,
@@ -153,21 +154,41 @@ async def defer_due(ctx: CheckContext, app: App) -> tuple[int, int, int]:
         ids = due_source_ids(db, now, ctx.settings.schedule.batch)
         rows = db.exec(select(Source.id, Source.next_check_at, Source.lease_until)
                        .where(col(Source.id).in_(ids))).all() if ids else []
-    queued = busy = waiting = 0
+    queued_before = {job.queueing_lock for job in
+                     await app.job_manager.list_jobs_async(queue=CHECKS, status="todo")}
+    jobs: list[Job] = []
+    busy = waiting = 0
     for source_id, next_check_at, lease_until in sorted(rows, key=_due_order):
         if source_id is None:
             continue
         if lease_until is not None and lease_until > now:
             busy += 1  # its check is running; a second job would only wait for it, then skip
-            continue
-        deferrer = app.configure_task(CHECK_TASK, lock=source_lock(source_id),
-                                      queueing_lock=source_lock(source_id))
-        try:
-            await deferrer.defer_async(source_id=source_id, due_at=due_mark(next_check_at))
-            queued += 1
-        except exceptions.AlreadyEnqueued:
+        elif source_lock(source_id) in queued_before:
             waiting += 1  # no worker free yet; the job queued earlier will do
-    return queued, busy, waiting
+        else:
+            deferrer = app.configure_task(CHECK_TASK, lock=source_lock(source_id),
+                                          queueing_lock=source_lock(source_id))
+            jobs.append(deferrer.make_new_job(source_id=source_id, due_at=due_mark(next_check_at)))
+    queued = await _defer_all(app, jobs)
+    return queued, busy, waiting + len(jobs) - queued
+
+
+async def _defer_all(app: App, jobs: list[Job]) -> int:
+    """One statement for the lot; one by one when another dispatcher queued some meanwhile."""
+    if not jobs:
+        return 0
+    try:
+        await app.job_manager.batch_defer_jobs_async(jobs)
+        return len(jobs)
+    except exceptions.AlreadyEnqueued:
+        queued = 0
+        for job in jobs:
+            try:
+                await app.job_manager.defer_job_async(job)
+                queued += 1
+            except exceptions.AlreadyEnqueued:
+                continue
+        return queued
 
 
 def _due_order(row: tuple[int | None, datetime | None, datetime | None]) -> datetime:

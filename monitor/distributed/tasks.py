@@ -3,7 +3,10 @@ tick, on ``monitor run``).
 
 At most one check of a source runs at a time: its jobs carry ``lock`` and ``queueing_lock``
 ``source:<id>`` (procrastinate runs one job per lock at a time, and refuses a second queued
-job for a source). Exactly once per period: the job carries the ``next_check_at`` it was
+job for a source), and the worker holds the source's advisory lock for the check (so a worker
+taken for gone, its heartbeat late, but still checking, is not joined by the worker its job
+was handed to; a worker that really died lost the lock with its connection). Exactly once
+per period: the job carries the ``next_check_at`` it was
 dispatched for, and checks only while the source is still due for it. The check's own
 transaction moves ``next_check_at`` on, so a job retried after that commit (its worker died
 before telling the queue) does nothing. The same statement takes the source's lease, the
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from procrastinate import App, JobContext
@@ -23,6 +27,7 @@ from sqlmodel import col
 from monitor.archive.submissions import save_public_copies
 from monitor.check import CheckContext, CheckOutcome, check_source
 from monitor.clock import as_utc, parse_time
+from monitor.distributed.locks import SessionLocks
 from monitor.events import NOT_ALERTS
 from monitor.store import session
 from monitor.store.models import Source
@@ -56,7 +61,11 @@ def register(app: App) -> None:
 
 async def check(context: JobContext, source_id: int, due_at: str | None) -> str:
     ctx: CheckContext = context.additional_context["check"]
-    return await run_check(ctx, source_id, due_at, job_owner(context.job.id))
+    locks: SessionLocks | None = context.additional_context.get("locks")
+    async with locks.source(source_id) if locks else nullcontext(True) as mine:
+        if not mine:  # a worker taken for gone is still at it: its check will commit
+            return f"source {source_id}: skipped, another worker is checking it"
+        return await run_check(ctx, source_id, due_at, job_owner(context.job.id))
 
 
 async def dispatch(context: JobContext, timestamp: int) -> str:

@@ -2,7 +2,8 @@
 
 A worker process keeps one check context (engine, archive, fetcher, extractor pool, clock)
 for its lifetime, as the embedded daemon does, and runs up to ``concurrency`` checks at once.
-Its fetcher takes a host slot (monitor/distributed/hosts.py) around every request.
+Its fetcher takes a host slot (monitor/distributed/locks.py) around every request, and each
+check holds its source's lock.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from monitor.clock import SystemClock
 from monitor.distributed.app import build_app, conninfo, ensure_schema
 from monitor.distributed.dispatcher import Dispatcher, worker_options
-from monitor.distributed.hosts import HostSlots
+from monitor.distributed.locks import SessionLocks
 from monitor.distributed.tasks import CHECKS
 from monitor.fetch import Fetcher
 from monitor.home import Home
@@ -28,17 +29,17 @@ async def run_worker(home: Home, concurrency: int, queues: Sequence[str] = (CHEC
     if await ensure_schema(dsn):
         log.info("created the job queue's tables (procrastinate's schema)")
     clock = SystemClock()
-    slots = HostSlots(dsn, settings.fetch.per_host)
-    fetcher = Fetcher(settings.fetch, settings.identity.user_agent(), clock, host_slot=slots.slot)
+    locks = SessionLocks(dsn, settings.fetch.per_host)
+    fetcher = Fetcher(settings.fetch, settings.identity.user_agent(), clock, host_slot=locks.slot)
     app = build_app(dsn, pool_size=concurrency + 2)
     options = {**worker_options(settings), "name": "worker", "concurrency": concurrency,
                "queues": list(queues), "install_signal_handlers": True}
     try:
         async with home.check_context(clock, fetcher=fetcher) as ctx, app.open_async():
             log.info("worker started: queues=%s concurrency=%s", ",".join(queues), concurrency)
-            await app.run_worker_async(**options, additional_context={"check": ctx})
+            await app.run_worker_async(**options, additional_context={"check": ctx, "locks": locks})
     finally:
-        await slots.close()
+        await locks.close()
     log.info("worker stopped")
 
 
