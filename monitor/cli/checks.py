@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from monitor.check import CheckOutcome
 from monitor.cli import app, console, fail, is_terminal, opened
@@ -60,7 +60,8 @@ def run(
         sock = listen(home, host, port) if web else None
         _prepare(home)
         with session(home.engine) as db:
-            active = len(db.exec(select(Source.id).where(col(Source.paused).is_(False))).all())
+            active = db.exec(select(func.count()).select_from(Source)
+                             .where(col(Source.paused).is_(False))).one()
         if not active:
             log.warning("no active sources: add some with 'monitor add URL' or 'monitor import FILE'")
         if distributed:
@@ -132,6 +133,9 @@ def _print_summary(summary: PassSummary) -> None:
         for event in outcome.events:
             console.print(f"[bold]{event.kind}[/] #{outcome.source_id} {outcome.url}: "
                           f"{event.summary}", highlight=False)
+    if summary.unlisted:
+        console.print(f"… and the events of {summary.unlisted} more sources ('monitor events' "
+                      "lists them all)", highlight=False)
     console.print(summary.line(), highlight=False)
     if summary.offline:
         console.print("The network looks unreachable from here: these failures are recorded, "
