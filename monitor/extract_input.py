@@ -43,9 +43,11 @@ from __future__ import annotations
 import re
 
 _WS = rb"\t\n\f\r "
-_ATTRIBUTE = (  # HTML5 attribute name state through attribute value states
+_VALUE = rb"(?:\"[^\"]*+\"|'[^']*+'|[^" + _WS + rb">\"'][^" + _WS + rb">]*+|(?=>))"
+_ATTRIBUTE = (  # HTML5 attribute name state through attribute value states: after a name,
+    # either no "=" or "=" and a value (an unclosed quote runs to the end: no tag at all)
     rb"(?:=|[^" + _WS + rb"/>=])[^" + _WS + rb"/>=]*+"
-    rb"(?:[" + _WS + rb"]*+=[" + _WS + rb"]*+(?:\"[^\"]*+\"|'[^']*+'|[^" + _WS + rb">]*+))?"
+    rb"(?:(?![" + _WS + rb"]*+=)|[" + _WS + rb"]*+=[" + _WS + rb"]*+" + _VALUE + rb")"
 )
 _ATTRIBUTES = rb"(?:[" + _WS + rb"]++|/(?!>)|" + _ATTRIBUTE + rb")*+"
 _TAG = rb"</?[A-Za-z][^" + _WS + rb"/>]*+" + _ATTRIBUTES + rb"/?>"
@@ -63,8 +65,7 @@ _TOKEN = re.compile(
 )
 _ATTRIBUTE_PARTS = re.compile(
     rb"(?P<name>(?:=|[^" + _WS + rb"/>=])[^" + _WS + rb"/>=]*+)"
-    rb"(?:(?P<eq>[" + _WS + rb"]*+=[" + _WS + rb"]*+)(?P<value>\"[^\"]*+\"|'[^']*+'|[^" + _WS
-    + rb">]*+))?",
+    rb"(?:(?P<eq>[" + _WS + rb"]*+=[" + _WS + rb"]*+)(?P<value>" + _VALUE + rb"))?",
 )
 _SCRIPT_STATE = re.compile(rb"<!--|-->|<(/?)script(?=[" + _WS + rb"/>])", re.IGNORECASE)
 _END = {name: re.compile(rb"</" + name + rb"(?=[" + _WS + rb"/>])", re.IGNORECASE)
