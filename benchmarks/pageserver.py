@@ -419,7 +419,8 @@ class PageServer:
 
 
 def main() -> int:
-    spec = Spec(**{k: tuple(v) if k == "modes" else v for k, v in json.loads(sys.stdin.readline()).items()})
+    given: dict[str, Any] = json.loads(sys.stdin.readline())
+    spec = Spec(**{**given, "modes": tuple(given["modes"])})
     asyncio.run(serve(spec))
     return 0
 

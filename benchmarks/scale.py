@@ -49,6 +49,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from sqlalchemy import create_engine, func, insert, select, update  # noqa: E402
+from sqlmodel import col  # noqa: E402
 
 from benchmarks.common import machine_lines  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
@@ -231,7 +232,7 @@ def run_daemon(opts: Options, home: Path, env: dict[str, str], keep: Sequence[in
     reader = threading.Thread(target=_watch_log, args=(proc, run, home / "daemon.log"), daemon=True)
     reader.start()
     engine = create_engine(f"sqlite:///{home / 'archive' / 'monitor.db'}")
-    query = select(func.count()).select_from(Source).where(Source.last_check_at > since)  # type: ignore[operator]
+    query = select(func.count()).select_from(Source).where(col(Source.last_check_at) > since)
     try:
         while proc.poll() is None and time.monotonic() - run.started < opts.timeout:
             if run.heartbeat is None and heartbeat.exists():
