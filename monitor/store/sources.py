@@ -186,20 +186,17 @@ def check_inputs(session: Session, ids: Sequence[int]) -> dict[int, CheckInputs]
 
 def claim(session: Session, ids: list[int], now: datetime, ttl: timedelta) -> list[int]:
     """Lease sources so no other process checks them at the same time; returns those won,
-    in the order given. One UPDATE per 500 sources: the lease is ours when it carries our
-    name and this very expiry afterwards."""
-    owner, until, won = lease_owner(), now + ttl, set[int | None]()
+    in the order given. One UPDATE … RETURNING per 500 sources (SQLite 3.35+, PostgreSQL)."""
+    won: set[int] = set()
     for start in range(0, len(ids), IN_CHUNK):
-        chunk = ids[start:start + IN_CHUNK]
-        session.exec(
+        result = session.execute(
             update(Source)
-            .where(col(Source.id).in_(chunk))
+            .where(col(Source.id).in_(ids[start:start + IN_CHUNK]))
             .where(or_(col(Source.lease_until).is_(None), col(Source.lease_until) < now))
-            .values(lease_until=until, lease_owner=owner)
+            .values(lease_until=now + ttl, lease_owner=lease_owner())
+            .returning(col(Source.id))
         )
-        won.update(session.exec(select(Source.id).where(
-            col(Source.id).in_(chunk), col(Source.lease_owner) == owner,
-            col(Source.lease_until) == until)).all())
+        won.update(result.scalars().all())
     session.commit()
     return [i for i in ids if i in won]
 
