@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import platform
 import re
+import signal
 import unicodedata
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -157,6 +158,12 @@ class Extraction:
     digest: str | None = None  # the input digest ``content`` is exactly the extraction of
 
 
+def _leave_interrupts_to_parent() -> None:
+    """Ctrl-C reaches the whole process group: the pool's processes leave it to the
+    monitor, which stops them itself once in-flight checks are done (no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Extractor:
     """Runs extraction in a pool; create once, share across checks."""
 
@@ -173,7 +180,8 @@ class Extractor:
                 # threads can deadlock a child; the server preloads trafilatura once.
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["monitor.extract"])
-                self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context,
+                                                 initializer=_leave_interrupts_to_parent)
         return self._pool
 
     async def extract(self, html: bytes, url: str) -> ArticleContent | None:
