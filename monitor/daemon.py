@@ -47,6 +47,10 @@ class Daemon:
                           max_instances=1, coalesce=True, id="dispatch", misfire_grace_time=None)
         scheduler.add_job(self._beat, "interval", seconds=min(tick, 15.0), id="heartbeat",
                           max_instances=1, coalesce=True)
+        # alive from the start: the interval job's first run is min(tick, 15) s away, later
+        # still behind a first pass that keeps the loop busy, and `monitor health` meanwhile
+        # reported a live daemon as having no heartbeat
+        self._beat()
         scheduler.start()
         log.info("daemon started: pid=%s home=%s tick=%ss", os.getpid(),
                  self._ctx.settings.home, tick)

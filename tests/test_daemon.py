@@ -104,3 +104,20 @@ def test_a_tick_skipped_while_a_pass_runs_is_not_a_warning(caplog: pytest.LogCap
                               "instances reached (1)")
         scheduler_log.warning("Run time of job was missed")
     assert [r.getMessage() for r in caplog.records] == ["Run time of job was missed"]
+
+
+def test_heartbeat_is_written_at_start(home_dir: Path) -> None:
+    """`monitor health` sees a daemon as soon as it says it started, however long its tick."""
+    env = {**os.environ, "MONITOR_HOME": str(home_dir), **DAEMON_ENV, "MONITOR_SCHEDULE__TICK": "10m"}
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "run"], env=env, cwd=home_dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "daemon started" in line:
+                break
+        health = run_cli(home_dir, "health")
+        assert health.code == 0, health.out + health.err
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
