@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import httpx
 
 from monitor.clock import ManualClock
 from monitor.exchange import FetchError, HttpExchange
-from monitor.fetch import Fetcher
+from monitor.fetch import Fetcher, OriginPools
 from monitor.settings import FetchSettings
 from tests.conftest import publish
 from tests.site import NewsSite
@@ -100,3 +101,32 @@ def test_transport_is_injectable() -> None:
 
     result = asyncio.run(run())
     assert isinstance(result, HttpExchange) and result.status == 410
+
+
+def test_connections_are_kept_alive_per_origin_and_idle_pools_closed(site: NewsSite) -> None:
+    """Each origin gets its own small pool (monitor.fetch.OriginPools): repeated fetches reuse
+    at most per_host connections per outlet, and beyond concurrency * 4 origins the least
+    recently used idle pools are closed."""
+    urls = {outlet: [publish(site, outlet, f"keep-{i}") for i in range(12)]
+            for outlet in ("apnews", "cnn", "reuters")}
+    settings = FetchSettings(per_host=2, concurrency=1)  # keeps at most 4 pools
+
+    async def run() -> tuple[dict[str, set[int]], int]:
+        pools = OriginPools(settings)
+        streams: dict[str, set[int]] = {}
+        async with httpx.AsyncClient(transport=pools) as client:
+            for outlet, some in urls.items():
+                for batch in (some[:6], some[6:]):
+                    answers = await asyncio.gather(*(client.get(url) for url in batch))
+                    assert all(a.status_code == 200 for a in answers)
+                    streams.setdefault(outlet, set()).update(
+                        id(a.extensions["network_stream"]) for a in answers)
+            for port in range(3):  # three more origins: the first ones' pools give way
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.get(f"http://127.0.0.{port + 2}:9/")
+            kept = len(pools._pools)
+        return streams, kept
+
+    streams, kept = asyncio.run(run())
+    assert {outlet: len(ids) <= 2 for outlet, ids in streams.items()} == dict.fromkeys(urls, True)
+    assert kept <= 4
