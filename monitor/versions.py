@@ -8,11 +8,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from monitor.compare import ArticleContent, compare, fingerprint, normalize
 from monitor.events import new_event
 from monitor.settings import Settings
+from monitor.store.commit import batched
 from monitor.store.models import Capture, Event, Source, Version
 
 
@@ -54,6 +56,23 @@ def record_content(
             f"last good version had {len(current.text)}"))
         return outcome
     return _new_content(db, source, capture, content, current, now, settings, outcome)
+
+
+def seen_again(db: Session, source: Source, content: ArticleContent | None,
+               now: datetime) -> ContentOutcome:
+    """The current version seen again, known without reading it: a 304 or the same bytes
+    (``content`` None), or new bytes whose extraction input proved them to hold it
+    (``content``, the current version's). What ``record_content`` would conclude, with no
+    read, no comparison and one row in a batched UPDATE instead of an ORM object; the
+    capture's ``version_id`` is the caller's to set."""
+    assert source.current_version_id is not None
+    batched(db, _SEEN_AGAIN, {"version_id": source.current_version_id, "seen_at": now})
+    return ContentOutcome(current_version_id=source.current_version_id, current_content=content)
+
+
+_VERSION = Version.__table__  # type: ignore[attr-defined]
+_SEEN_AGAIN = (update(_VERSION).where(_VERSION.c.id == bindparam("version_id"))
+               .values(last_seen=bindparam("seen_at"), seen_count=_VERSION.c.seen_count + 1))
 
 
 def _new_content(

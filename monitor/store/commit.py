@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, inspect
+from sqlalchemy.sql import Executable
 from sqlmodel import Session, SQLModel, col, select
 
 from monitor.store.db import session
@@ -91,6 +92,7 @@ class GroupCommit:
             with session(self._engine) as db:
                 loaded = _preload(db, [key for pending in batch for key in pending.preload])
                 results = [pending.change(db) for pending in batch]
+                run_batched(db)
                 db.commit()
                 del loaded
         except Exception:
@@ -107,6 +109,7 @@ class GroupCommit:
         try:
             with session(self._engine) as db:
                 result = pending.change(db)
+                run_batched(db)
                 db.commit()
         except Exception as exc:
             return False, exc
@@ -123,6 +126,26 @@ class GroupCommit:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.drain()
+
+
+def batched(db: Session, statement: Executable, params: dict[str, Any]) -> None:
+    """Run the Core ``statement`` with ``params`` when the transaction commits, in one
+    executemany with every other change's parameters for it. Whoever commits ``db`` calls
+    ``run_batched`` first. Per check, an ORM object costs a flush of its own (or its share
+    of one) and an identity-map entry; a row of an executemany costs a tuple."""
+    db.info.setdefault(_BATCHED, {}).setdefault(statement, []).append(params)
+
+
+def run_batched(db: Session) -> None:
+    """Execute what ``batched`` collected on ``db`` (after the ORM's pending changes)."""
+    statements: dict[Executable, list[dict[str, Any]]] = db.info.pop(_BATCHED, {})
+    if statements:
+        db.flush()
+    for statement, rows in statements.items():
+        db.connection().execute(statement, rows)
+
+
+_BATCHED = "monitor.batched"
 
 
 def _preload(db: Session, keys: list[tuple[type[SQLModel], Any]]) -> list[SQLModel]:
