@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 
-from procrastinate import App, JobContext
+from procrastinate import App, JobContext, RetryStrategy
 from sqlalchemy import or_, update
 from sqlmodel import col
 
@@ -55,7 +55,10 @@ def job_owner(job_id: int | None) -> str:
 
 def register(app: App) -> None:
     """Add the monitor's tasks to a new app (a Blueprint would bind its tasks to the first app)."""
-    app.task(name=CHECK_TASK, queue=CHECKS, pass_context=True)(check)
+    # a check that failed inside the monitor (a lost connection, a busy database) is tried
+    # again: run_check is a no-op once the period's check has committed, so this is safe
+    app.task(name=CHECK_TASK, queue=CHECKS, pass_context=True,
+             retry=RetryStrategy(max_attempts=3, exponential_wait=2))(check)
     app.task(name=DISPATCH_TASK, queue=DISPATCH, pass_context=True)(dispatch)
 
 
