@@ -210,12 +210,19 @@ def print_pass(p: Pass) -> None:
           f"RSS {u.maxrss_kb / KB:.0f} MB; events {dict(p.events)}", flush=True)
 
 
-def churning_home(opts: Options, home: Path, server: PageServer, keep: Sequence[int]) -> list[Pass]:
+def imported_home(opts: Options, home: Path, server: PageServer,
+                  keep: Sequence[int]) -> tuple[dict[str, str], list[str]]:
+    """A new MONITOR_HOME watching every page the server has: its environment and URLs."""
     home.mkdir(parents=True)
     env = monitor_env(home, opts.settings)
     urls = server.urls
     (home / "urls.txt").write_text("".join(u + "\n" for u in urls))
     run_cli(["import", str(home / "urls.txt")], env, keep)
+    return env, urls
+
+
+def churning_home(opts: Options, home: Path, server: PageServer, keep: Sequence[int]) -> list[Pass]:
+    env, urls = imported_home(opts, home, server, keep)
     passes = [run_pass("first", home, env, server, len(urls), set(), keep)]
     passes += [run_pass("churn", home, env, server, len(urls), set(), keep) for _ in range(opts.passes)]
     for number in range(opts.passes):
@@ -225,11 +232,7 @@ def churning_home(opts: Options, home: Path, server: PageServer, keep: Sequence[
 
 
 def static_home(opts: Options, home: Path, server: PageServer, keep: Sequence[int]) -> list[Pass]:
-    home.mkdir(parents=True)
-    env = monitor_env(home, opts.settings)
-    urls = server.urls
-    (home / "urls.txt").write_text("".join(u + "\n" for u in urls))
-    run_cli(["import", str(home / "urls.txt")], env, keep)
+    env, urls = imported_home(opts, home, server, keep)
     passes = [run_pass("first", home, env, server, len(urls), set(), keep)]
     passes += [run_pass("304", home, env, server, len(urls), set(), keep) for _ in range(opts.passes)]
     server.set_mode("static")
