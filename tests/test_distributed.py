@@ -32,7 +32,16 @@ from monitor.distributed.tasks import CHECK_TASK, CHECKS, due_mark, source_lock
 from monitor.home import Home, open_home
 from monitor.store import session
 from monitor.store.models import Capture, Event, Source, Version
-from tests.conftest import PARAGRAPHS, add_sources, checking, one_pass, publish, run_cli, source_row
+from tests.conftest import (
+    PARAGRAPHS,
+    add_sources,
+    checking,
+    one_pass,
+    publish,
+    run_cli,
+    source_row,
+    wait_for,
+)
 from tests.site import NewsSite
 
 pytestmark = pytest.mark.postgres
@@ -58,15 +67,6 @@ def pg_home(home_dir: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Ite
     home = open_home(home_dir)
     yield home
     home.engine.dispose()
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Wait for a condition with a deadline (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 # --- host slots: the per-host limit over processes ---------------------------------------
@@ -324,7 +324,7 @@ def test_two_workers_check_each_source_once_per_period_and_a_killed_ones_check_i
             site.restore(slow)
             after_kill = counts()
             wait_for(lambda: all(counts()[i] >= after_kill[i] + 2 for i in ids),
-                     "two more periods after the kill", timeout=40)
+                     "two more periods after the kill", timeout=90)
         finally:
             for name, proc in workers.items():
                 worker_log = _stop(proc, home_dir, name)

@@ -216,7 +216,7 @@ async def retry_stalled(ctx: CheckContext, app: App) -> int:
 async def _give_up(ctx: CheckContext, app: App, jobs: Sequence[Job]) -> None:
     for job in jobs:
         try:
-            await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            await app.job_manager.finish_job(job, status=Status.CANCELLED, delete_job=False)
         except exceptions.ConnectorException:
             continue
         log.warning("job %s %s of a stalled worker dropped: a newer job does its work",
