@@ -22,7 +22,6 @@ or when a pass does not check every source cleanly (archived/failing counts).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import random
@@ -44,6 +43,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.common import machine_lines  # noqa: E402
+from benchmarks.measure import code_version, enable_subreaper  # noqa: E402
 from tests.site import NewsSite  # noqa: E402
 from tests.site.__main__ import outlet_names, populate  # noqa: E402
 from tests.site.pages import fake_paragraph  # noqa: E402
@@ -122,17 +122,6 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 
 # --------------------------------------------------------------- processes
-
-
-def enable_subreaper() -> bool:
-    """Adopt orphaned descendants, so their rusage reaches RUSAGE_CHILDREN (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def reap_orphans() -> int:
@@ -309,19 +298,6 @@ def start_site(opts: Options) -> tuple[NewsSite, list[str]]:
           f"process), {opts.outlets} outlets, {opts.sources} articles, pages ~{size / KB:.0f} KB "
           "with churning chrome")
     return site, urls
-
-
-def code_version() -> str:
-    """The repository's commit, and whether the working tree differs from it."""
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                              check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return "unknown (not a git checkout)"
-    return commit + (" + uncommitted changes" if git("status", "--porcelain") else "")
 
 
 def print_header(opts: Options, home: Path, reaping: bool) -> None:

@@ -10,7 +10,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,16 @@ from tests.site import NewsSite
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MONITOR_TEST_SHARED", REPO.parent / "shared"))
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30,
+             poll: float = 0.05) -> None:
+    """Wait until ``condition()`` holds, with a deadline (never a fixed sleep as an assertion)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(poll)
 
 
 def shared(relative: str) -> Path:

@@ -28,7 +28,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.context import ForkServerContext
@@ -44,7 +43,7 @@ from monitor.clock import ManualClock
 from monitor.home import open_home
 from monitor.store import session
 from monitor.store.models import Capture, Event, Source, Version
-from tests.conftest import add_sources, run_cli
+from tests.conftest import add_sources, run_cli, wait_for
 from tests.site import NewsSite
 from tests.site.pages import fake_story
 
@@ -194,14 +193,6 @@ def checked_since(db_path: Path, since: datetime) -> int:
         connection.close()
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float, poll: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(poll)
-
-
 def total_hits(site: NewsSite, stories: dict[str, Story]) -> int:
     return sum(site.hits(url) for url in stories)
 
@@ -221,7 +212,8 @@ def kill_at_random(daemons: Daemons, site: NewsSite, stories: dict[str, Story], 
         time.sleep(delay)
         daemons.kill(process)
         return f"{delay:.2f}s after start"
-    wait_for(lambda: total_hits(site, stories) > hits or not process.is_alive(), "a pass to begin", 20)
+    wait_for(lambda: total_hits(site, stories) > hits or not process.is_alive(), "a pass to begin", 20,
+             poll=0.02)
     if mode < 0.45:
         written = archive_bytes(daemons.home)
         wait_for(lambda: archive_bytes(daemons.home) > written or not process.is_alive(),
@@ -239,7 +231,7 @@ def finish_a_pass(daemons: Daemons, db_path: Path, sources: int, what: str) -> N
     since = datetime.now(UTC)  # after the round's edits: the daemon must see every one
     process = daemons.start()
     wait_for(lambda: checked_since(db_path, since) == sources, f"{what}: a pass over every source",
-             PASS_DEADLINE)
+             PASS_DEADLINE, poll=0.02)
     daemons.stop(process)
 
 
@@ -355,7 +347,8 @@ def test_a_torn_trailing_record_is_cut_when_the_daemon_starts(home_dir: Path, tm
                                       env={**os.environ, **DAEMON_ENV, "MONITOR_HOME": str(home_dir)},
                                       stdout=out, stderr=subprocess.STDOUT)
             try:
-                wait_for(lambda: checked_since(db_path, started) == 2, "a pass after the restart", 60)
+                wait_for(lambda: checked_since(db_path, started) == 2, "a pass after the restart", 60,
+                         poll=0.02)
             finally:
                 daemon.send_signal(signal.SIGTERM)
                 assert daemon.wait(timeout=30) == 0, log.read_text()

@@ -9,13 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from monitor.log import setup_logging
-from tests.conftest import publish, run_cli
+from tests.conftest import publish, run_cli, wait_for
 from tests.site import NewsSite
 
 pytestmark = pytest.mark.slow
@@ -32,15 +31,6 @@ def start_daemon(home: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "MONITOR_HOME": str(home), **DAEMON_ENV}
     return subprocess.Popen([sys.executable, "-m", "monitor", "run"], env=env, cwd=home,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Wait for a condition the daemon makes true, with a deadline (not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def stop(proc: subprocess.Popen[str], signum: int = signal.SIGTERM) -> str:
