@@ -56,7 +56,7 @@ class Home:
             self.settings.warc_dir,
             max_file_bytes=self.settings.archive.max_file_bytes,
             fsync=self.settings.archive.fsync,
-            gzip_level=self.settings.archive.gzip_level,
+            gzip=(self.settings.archive.gzip_engine, self.settings.archive.gzip_level),
             software=self.settings.identity.user_agent(),
             storage=store,
             max_file_age=age if store else None,

@@ -526,5 +526,19 @@ def test_records_are_the_bytes_warcio_would_write(archive: WarcArchive) -> None:
     assert_warcio_check(archive.directory / original.response.file)
 
 
+@pytest.mark.parametrize("engine", [("isal", 0), ("isal", 3), ("zlib", 1), ("zlib", 9)])
+def test_each_gzip_engine_writes_members_any_inflater_reads(tmp_path: Path, engine: tuple[str, int]) -> None:
+    """ISA-L (the default) and zlib at any of their levels: the same WARC, one standard gzip
+    member per record, that Python's gzip, warcio and the archive's own reader all accept."""
+    with WarcArchive(tmp_path, fsync=False, gzip=engine) as arc:
+        stored = arc.write_response(exchange())
+        assert arc.read_payload(stored.response) == HTML
+    path = tmp_path / stored.response.file
+    assert scan_warc(path).problem is None
+    raw = path.read_bytes()[stored.response.offset:stored.response.offset + stored.response.length]
+    assert b"\r\n\r\n" + HTML in gzip.decompress(raw)
+    assert_warcio_check(path)
+
+
 def original_url() -> str:
     return exchange().url

@@ -57,6 +57,13 @@ def test_bad_setting_names_the_key(tmp_path: Path) -> None:
         load_settings({}, file)
 
 
+def test_a_gzip_level_the_engine_lacks_is_named(tmp_path: Path) -> None:
+    file = read_sources_file(_write(tmp_path, "[settings.archive]\ngzip_level = 6\n"))
+    with pytest.raises(ConfigError, match=r"archive: .*gzip_level 6 is outside isal's levels \(0-3\)"):
+        load_settings({}, file)
+    assert load_settings({"archive": {"gzip_engine": "zlib", "gzip_level": 6}}, file).archive.gzip_level == 6
+
+
 def test_settings_precedence_flag_over_env_over_file_over_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

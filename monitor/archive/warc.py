@@ -27,6 +27,7 @@ from functools import lru_cache
 from http import HTTPStatus
 from io import BytesIO
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol, Self
 from urllib.parse import urlsplit
 
@@ -132,10 +133,10 @@ class WarcArchive:
         warcinfo: dict[str, str] | None = None,
         storage: Storage | None = None,
         max_file_age: float | None = None,
-        gzip_level: int = 4,
+        gzip: tuple[str, int] = ("isal", 2),
     ) -> None:
         self.directory = Path(directory)
-        self._level = gzip_level
+        self._deflater = deflater(*gzip)
         self._deferred = False  # True: writes wait for sync() to reach the disk (group commit)
         self.storage = storage
         self._max = max_file_bytes
@@ -254,9 +255,10 @@ class WarcArchive:
             return refs
 
     def _gzip(self, parts: list[bytes]) -> bytes:
-        """One record as one gzip member at ``gzip_level``: warcio's own gzip writer always
-        compresses at level 9, which costs ~3x level 4's CPU for ~5% fewer bytes on news pages."""
-        deflate = zlib.compressobj(self._level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        """One record as one gzip member. warcio's own gzip writer always uses zlib at level 9:
+        on news pages ~6 ms per 170 KB page, against 2.4 ms at zlib's level 4 and 0.35 ms with
+        ISA-L at level 2 (for ~10% more bytes than level 4)."""
+        deflate = self._deflater()
         return b"".join([*map(deflate.compress, parts), deflate.flush()])
 
     def _member(self, record: Any) -> bytes:
@@ -648,6 +650,25 @@ def _http1(version: str) -> str:
 
 def _new_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+class _Deflate(Protocol):
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+
+def deflater(engine: str, level: int) -> Callable[[], _Deflate]:
+    """A maker of gzip compressors: ``isal`` (Intel ISA-L through python-isal, levels 0-3, its
+    own assembly deflate) or ``zlib`` (levels 1-9). Both write standard gzip members that any
+    inflater reads; archive.gzip_engine chooses."""
+    if engine == "isal":
+        from isal import isal_zlib
+
+        return lambda: isal_zlib.compressobj(level, isal_zlib.DEFLATED, isal_zlib.MAX_WBITS + 16)
+    if engine == "zlib":
+        return lambda: zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+    raise ValueError(f"unknown gzip engine {engine!r} (isal or zlib)")
 
 
 def fsync_dir(directory: Path) -> None:
