@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import random
+import re
+import unicodedata
 from dataclasses import replace
 
 import pytest
@@ -18,6 +22,7 @@ from monitor.compare import (
     word_diff,
 )
 from monitor.compare.signals import figures_changed
+from monitor.compare.words import count_words, tokenize
 
 # A synthetic wire story (written for these tests, not copied from any outlet).
 PARAGRAPHS = [
@@ -70,6 +75,66 @@ def test_normalize_removes_typographic_noise() -> None:
     assert normalize(messy) == (
         "\"It's over,\" she said - 2 million users in 'refugee' mode.\nNext para-graph - fine 30%"
     )
+
+
+def _normalize_as_specified(text: str) -> str:
+    """normalize() as its docstring states it, written the slow, obvious way."""
+    table = {**{ord(c): "'" for c in "\u2018\u2019\u201a\u201b\u2039\u203a\uff07"},
+             **{ord(c): '"' for c in "\u201c\u201d\u201e\u201f\u00ab\u00bb\u301d\u301e\uff02"},
+             **{ord(c): "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58"
+                                    "\ufe63\uff0d"},
+             **{ord(c): None for c in "\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062"
+                                     "\u2063\u2064\ufeff"}}
+    text = unicodedata.normalize("NFKC", text).translate(table)
+    lines = (re.sub(r"\s+", " ", line).strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def test_normalize_is_its_specification_on_random_text() -> None:
+    """The fast normalize (ASCII shortcut, one regex for the replaced characters, str.split for
+    spaces) equals the plain definition on text mixing every kind of space, line break, quote,
+    dash, invisible and compatibility character."""
+    seed = int(os.environ.get("MONITOR_TEST_SEED") or random.randrange(2**32))
+    print(f"seed {seed} (MONITOR_TEST_SEED repeats it)")
+    rng = random.Random(seed)
+    alphabet = [*"ab Z9.,'\"-\n\t\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\u00a0\u1680\u2009\u200a\u202f"
+                "\u205f\u3000\ufb01\u00bd\u2460\u00e9e\u0301\uff21\u2018\u2019\u201c\u201d\u00ab\u2013"
+                "\u2014\u2212\uff0d\u00ad\u200b\u180e\ufeff\u034f\u2060\u3002"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        assert normalize(text) == _normalize_as_specified(text), (seed, text)
+
+
+def test_count_words_counts_the_word_tokens() -> None:
+    seed = int(os.environ.get("MONITOR_TEST_SEED") or random.randrange(2**32))
+    print(f"seed {seed} (MONITOR_TEST_SEED repeats it)")
+    rng = random.Random(seed)
+    alphabet = [*"ab9_ .,'-!?\"\n\u00e9\u2019\u3002", "U.S", "500,000", "don't", "3.5", "--", "x-"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert count_words(text) == sum(1 for t in tokenize(text) if t.is_word), (seed, text)
+
+
+def test_the_compiled_sequence_matcher_matches_as_difflib_does() -> None:
+    """Diffs and similarity use cydifflib's SequenceMatcher for speed; on word sequences like
+    an article's edits (shared stretches, repeats, swaps) it gives difflib's very matches."""
+    import difflib
+
+    import cydifflib
+
+    seed = int(os.environ.get("MONITOR_TEST_SEED") or random.randrange(2**32))
+    print(f"seed {seed} (MONITOR_TEST_SEED repeats it)")
+    rng = random.Random(seed)
+    words = " ".join(PARAGRAPHS).split()
+    for _ in range(300):
+        a = [rng.choice(words[:rng.randint(5, len(words))]) for _ in range(rng.randint(0, 80))]
+        b = list(a)
+        for _ in range(rng.randint(0, 6)):
+            at = rng.randint(0, len(b))
+            b[at:at + rng.randint(0, 4)] = rng.sample(words, rng.randint(0, 3))
+        ours = cydifflib.SequenceMatcher(None, a, b, autojunk=False)
+        theirs = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        assert ours.get_opcodes() == theirs.get_opcodes() and ours.ratio() == theirs.ratio(), seed
 
 
 def test_typographic_variants_have_one_fingerprint() -> None:

@@ -21,13 +21,13 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from http import HTTPStatus
 from io import BytesIO
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, BinaryIO, Protocol, Self
 from urllib.parse import urlsplit
 

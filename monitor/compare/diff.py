@@ -1,6 +1,6 @@
 """Sentence-level diff of two article texts, then word-level inside edits.
 
-The sentences are matched with :class:`difflib.SequenceMatcher`. In each
+The sentences are matched with difflib's ``SequenceMatcher`` (as compiled by cydifflib). In each
 replaced stretch, old and new sentences are paired by word similarity with an
 order-keeping alignment: a pair becomes an ``edit`` block with a word diff,
 the rest become ``delete`` and ``insert`` blocks. This is the granularity of
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Literal
+
+from cydifflib import SequenceMatcher
 
 from monitor.compare.model import Block
 from monitor.compare.sentences import paragraph_sentences

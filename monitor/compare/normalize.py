@@ -12,8 +12,9 @@ import hashlib
 import json
 import re
 import unicodedata
-from difflib import SequenceMatcher
 from functools import lru_cache
+
+from cydifflib import SequenceMatcher  # CPython's difflib compiled by Cython: same matches, ~6x faster
 
 from monitor.compare.model import ArticleContent
 
@@ -22,14 +23,20 @@ _DOUBLE_QUOTES = "\u201c\u201d\u201e\u201f\u00ab\u00bb\u301d\u301e\uff02"
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
 _INVISIBLE = "\u00ad\u034f\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"
 
-_TRANSLATION: dict[int, str | None] = {
-    **{ord(c): "'" for c in _SINGLE_QUOTES},
-    **{ord(c): '"' for c in _DOUBLE_QUOTES},
-    **{ord(c): "-" for c in _DASHES},
-    **{ord(c): None for c in _INVISIBLE},
+_REPLACED: dict[str, str] = {
+    **{c: "'" for c in _SINGLE_QUOTES},
+    **{c: '"' for c in _DOUBLE_QUOTES},
+    **{c: "-" for c in _DASHES},
+    **{c: "" for c in _INVISIBLE},
 }
-_SPACES = re.compile(r"\s+")
+# a regex finds the few characters to replace; str.translate with a dict looks up every
+# character of a non-ASCII text in Python (5 ms for a 50 KB article, 3x all the rest)
+_SPECIAL = re.compile("[" + "".join(map(re.escape, _REPLACED)) + "]")
 _WORD = re.compile(r"\w+")
+
+
+def _replace(match: re.Match[str]) -> str:
+    return _REPLACED[match.group()]
 
 
 def normalize(text: str) -> str:
@@ -41,8 +48,9 @@ def normalize(text: str) -> str:
     becomes one ``" "``. Lines are stripped, empty lines dropped, and the
     paragraph boundaries kept as ``"\\n"``. Case and punctuation are kept.
     """
-    text = unicodedata.normalize("NFKC", text).translate(_TRANSLATION)
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    if not text.isascii():  # NFKC and every replaced character leave ASCII as it is
+        text = _SPECIAL.sub(_replace, unicodedata.normalize("NFKC", text))
+    lines = (" ".join(line.split()) for line in text.splitlines())  # str.split: the spaces of \s
     return "\n".join(line for line in lines if line)
 
 
@@ -72,4 +80,4 @@ def similarity(a: str, b: str) -> float:
     words_a, words_b = word_sequence(a), word_sequence(b)
     if not words_a and not words_b:
         return 1.0
-    return SequenceMatcher(None, words_a, words_b, autojunk=False).ratio()
+    return float(SequenceMatcher(None, words_a, words_b, autojunk=False).ratio())
