@@ -25,7 +25,8 @@ Outlet modes:
 
 The parent drives it with JSON lines on stdin, one answer line each on stdout:
 ``{"cmd": "edit", "share": 1.0, "seed": 3}`` (append a paragraph to that share of the
-imitation articles; answers the URLs that now serve an edited article),
+imitation articles, or change a word of the article text of that share of real pages;
+answers the URLs that now serve an edited article),
 ``{"cmd": "mode", "mode": "static", "outlets": [...]}``, ``{"cmd": "stats"}`` (CPU seconds
 of this process and responses by status) and ``{"cmd": "stop"}``. :class:`PageServer` is
 the parent's side.
@@ -189,6 +190,25 @@ def corpus_pages(directory: Path) -> list[tuple[str, Page]]:
             for f in files]
 
 
+def edit_real_page(page: bytes, rng: random.Random) -> bytes | None:
+    """A real page with one word of its article text changed, as an editor would: a word of
+    six letters or more that the monitor's own extraction reads, chosen among those the page
+    holds the fewest times, changed wherever it occurs (many pages repeat the article in
+    ld+json; a CMS edits both). tests/test_fast_path.py makes the same kind of edit."""
+    from monitor.extract import extract_article, extraction_input
+
+    content = extract_article(extraction_input(page), "http://127.0.0.1/")
+    counts = {w: len(re.findall(rb"\b" + w.encode() + rb"\b", page))
+              for w in set(re.findall(r"\b[A-Za-z]{6,}\b", content.text if content else ""))}
+    counts = {w: n for w, n in counts.items() if n}
+    if not counts:  # nothing extracted (2 of the 181 corpus pages): not an article to edit
+        return None
+    fewest = min(counts.values())
+    word = rng.choice(sorted(w for w, n in counts.items() if n == fewest))
+    new = f"{word[::-1].lower()}{rng.randrange(10**6)}".encode()
+    return re.sub(rb"\b" + word.encode() + rb"\b", new, page)
+
+
 def url_paths(names: Sequence[str], count: int, prefix: str) -> Iterator[tuple[int, str]]:
     """(page index, path) of ``count`` URLs cycling over the pages; the first round is the
     pages' own paths, later rounds add ``-2``, ``-3`` …"""
@@ -252,16 +272,22 @@ class Site:
         return Page(body, art.last_modified.replace(microsecond=0), art)
 
     def edit(self, share: float, seed: int) -> list[str]:
-        """Append a paragraph to ``share`` of the imitation articles; the URLs now edited."""
+        """Append a paragraph to ``share`` of the imitation articles (a real page: change a word
+        of its article); the URLs now edited."""
         from tests.site.pages import fake_paragraph
 
         rng = random.Random(seed)
         chosen = set(rng.sample(range(len(self.pages)), round(share * len(self.pages))))
         now = datetime.now(UTC)
-        for index in chosen:
+        for index in sorted(chosen):
             art = self.pages[index].article
             if art is None:
-                raise ValueError("corpus pages cannot be edited")
+                edited = edit_real_page(self.pages[index].body, rng)
+                if edited is None:
+                    chosen.discard(index)
+                else:
+                    self.pages[index] = Page(edited, now)
+                continue
             art = replace(art, paragraphs=(*art.paragraphs, fake_paragraph(rng)), modified=now)
             self.pages[index] = self._render(index, art)
         self.compile(chosen)

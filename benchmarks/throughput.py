@@ -1,11 +1,16 @@
 """Issue 7's single-machine targets, measured in one run: checks/s per kind of page vs its target.
 
     python benchmarks/throughput.py [--quick] [--sources N] [--static-sources M] [--passes P]
-        [--outlets K] [--page-kb KB] [--bound-pages B] [--setting SECTION.KEY=VALUE]
+        [--outlets K] [--page-kb KB] [--corpus DIR | --imitation] [--bound-pages B]
+        [--setting SECTION.KEY=VALUE]
 
 Runs the real CLI (``monitor import``, then ``monitor check`` per pass) as a subprocess on
-two fresh homes, against ~100 KB imitation article pages (tests/site's templates) served by
-benchmarks/pageserver.py in its own process, whose CPU is printed beside each pass:
+two fresh homes, served by benchmarks/pageserver.py in its own process, whose CPU is printed
+beside each pass. The churning home serves the 181 real news pages of the shared corpus
+(``--corpus``, read in place; the issue's extraction bound is stated for such pages), with
+churn added and, for the edited passes, a word of each article changed; ``--imitation``
+serves ~100 KB imitation articles (tests/site's templates) instead, which extract in a tenth
+of the time. The static home serves the imitation articles.
 
 - the extraction bound, measured first on the served pages: the median time of the
   monitor's full extraction (``extract_article``, after ``extraction_input`` when the
@@ -13,8 +18,8 @@ benchmarks/pageserver.py in its own process, whose CPU is printed beside each pa
 - churning home (N sources, outlets in ``churn`` mode: ``__NEXT_DATA__`` blob, nonces and
   a comment re-randomised per request): pass 1 archives every article; then P passes with
   the articles unchanged (``churn``: the fast path should extract nothing), then P passes
-  each after every article got a new paragraph (``edited``: full extraction of every page,
-  target >= 80% of the bound);
+  each after every article was edited (``edited``: full extraction of every page, target
+  >= 80% of the bound);
 - static home (M sources): pass 1 archives; P passes of 304s (``etag`` outlets), then the
   outlets stop sending validators and P passes get the identical bytes (``identical``);
   target >= 1,000 checks/s, and no extraction.
@@ -67,6 +72,7 @@ from benchmarks.measure import (  # noqa: E402
 )
 from benchmarks.pageserver import PageServer, Spec  # noqa: E402
 
+CORPUS = REPO.parent / "shared" / "corpus" / "article-extraction-benchmark" / "html"
 TARGET_BOUND_SHARE = 0.8  # edited pages: >= 80% of the extraction bound
 TARGET_UNCHANGED = 1000.0  # checks/s for 304 and identical payloads
 
@@ -78,6 +84,7 @@ class Options:
     passes: int
     outlets: int
     page_kb: int
+    corpus: Path | None  # the churning home serves these real pages; None: imitation articles
     bound_pages: int
     seed: int
     keep: bool
@@ -116,6 +123,10 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--passes", type=int, default=2, help="measured passes per scenario (2)")
     parser.add_argument("--outlets", type=int, default=10, help="outlets (ports) per home (10)")
     parser.add_argument("--page-kb", type=int, default=100, help="page size in KB (100)")
+    parser.add_argument("--corpus", type=Path, default=CORPUS,
+                        help="real pages (*.html.gz) for the churning home (the shared corpus)")
+    parser.add_argument("--imitation", action="store_true",
+                        help="imitation articles (--page-kb) for the churning home, not the corpus")
     parser.add_argument("--bound-pages", type=int, default=200,
                         help="served pages timed for the extraction bound (200)")
     parser.add_argument("--seed", type=int, default=1, help="seed for text, edits and churn (1)")
@@ -129,8 +140,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         args.sources, args.static_sources, args.passes, args.bound_pages = 100, 200, 1, 40
     if min(args.sources, args.static_sources, args.passes, args.outlets, args.bound_pages) < 1:
         parser.error("--sources, --static-sources, --passes, --outlets and --bound-pages must be >= 1")
+    corpus = None if args.imitation else args.corpus
+    if corpus is not None and not any(corpus.glob("*.html.gz")):
+        if corpus != CORPUS:
+            parser.error(f"no *.html.gz pages in {corpus}: pass --corpus DIR, or --imitation")
+        print(f"no corpus at {corpus}: the churning home serves imitation articles")
+        corpus = None
     return Options(args.sources, args.static_sources, args.passes, args.outlets, args.page_kb,
-                   args.bound_pages, args.seed, args.keep, parse_settings(args.setting))
+                   corpus, args.bound_pages, args.seed, args.keep, parse_settings(args.setting))
 
 
 # ------------------------------------------------------------------ the extraction bound
@@ -316,14 +333,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     reaping = enable_subreaper()
     print_header(opts, reaping)
     top = Path(tempfile.mkdtemp(prefix="monitor-throughput-"))
-    churning = PageServer(Spec(("churn",) * opts.outlets, opts.sources, opts.sources,
-                               opts.page_kb, seed=opts.seed))
+    churning = PageServer(Spec(("churn",) * opts.outlets, opts.sources,
+                               0 if opts.corpus else opts.sources, opts.page_kb,
+                               corpus=str(opts.corpus or ""), seed=opts.seed))
     static = PageServer(Spec(("etag",) * opts.outlets, opts.static_sources, opts.static_sources,
                              opts.page_kb, seed=opts.seed + 1))
     try:
-        size = len(urllib.request.urlopen(churning.urls[0], timeout=30).read())
+        sizes = sorted(len(urllib.request.urlopen(u, timeout=30).read())
+                       for u in churning.urls[:opts.bound_pages])
+        pages = (f"the {len(list(opts.corpus.glob('*.html.gz')))} real pages of {opts.corpus} "
+                 f"(median {sizes[len(sizes) // 2] / KB:.0f} KB served, churn added)" if opts.corpus
+                 else f"tests.site article templates of {sizes[0] / KB:.0f} KB")
         print(f"site: benchmarks/pageserver.py in its own process per home (pids {churning.pid}, "
-              f"{static.pid}), tests.site article templates, pages {size / KB:.0f} KB")
+              f"{static.pid}); churning home: {pages}; static home: tests.site article templates")
         median, bound, cores, what = extraction_bound(churning.urls[:opts.bound_pages])
         print(f"extraction bound: median {median * 1000:.1f} ms ({what}) over "
               f"{min(opts.bound_pages, opts.sources)} served pages in a pool of {cores} → "

@@ -91,10 +91,12 @@ def test_page_server_serves_what_each_mode_promises() -> None:
 @pytest.mark.timeout(240)
 def test_throughput_benchmark_runs() -> None:
     """Every scenario runs and checks itself: changed events == edits, 304s are 304s."""
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "throughput.py"), "--quick"],
+    corpus = shared("corpus/article-extraction-benchmark/html")
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "throughput.py"), "--quick",
+                           "--corpus", str(corpus)],
                           capture_output=True, text=True, timeout=230, cwd=REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "extraction bound: median" in proc.stdout
+    assert "extraction bound: median" in proc.stdout and "real pages of" in proc.stdout
     for scenario in ("first", "churn", "edited", "304", "identical"):
         assert f"\n{scenario} " in proc.stdout
 

@@ -130,3 +130,13 @@ def test_connections_are_kept_alive_per_origin_and_idle_pools_closed(site: NewsS
     streams, kept = asyncio.run(run())
     assert {outlet: len(ids) <= 2 for outlet, ids in streams.items()} == dict.fromkeys(urls, True)
     assert kept <= 4
+
+
+def test_httpcore_finds_the_async_library_without_a_failing_import() -> None:
+    """httpcore imports sniffio for every lock, event and cancel shield it makes, and falls back
+    to asyncio when that fails: a failed import (a search of sys.path) each time, ~0.4 ms of CPU
+    per fetch, a third of a 304 check. anyio no longer brings sniffio along, so the monitor
+    declares it; a fresh install without it fails here."""
+    import importlib.util
+
+    assert importlib.util.find_spec("sniffio") is not None
