@@ -3,6 +3,7 @@ and the fast path that proves when no extraction is needed.
 
 Extraction is the one CPU-heavy step of a check, so it runs in a process pool
 sized to the cores; with ``workers=1`` it runs in a thread (tests, tiny monitors).
+trafilatura itself is in monitor/extract_article.py, loaded by the first extraction.
 
 The fast path, exact by construction
 ------------------------------------
@@ -12,9 +13,10 @@ churn on every request and that the extractor has no business reading (script
 source, style sheets, comment text, CSP nonces). The fingerprint of a fetch is
 ``input_digest(input, url, day)``: SHA-256 over
 
-- the extractor's identity (``EXTRACTOR_IDENTITY``): the installed versions of
-  trafilatura, htmldate and every package they depend on, the libxml2 and Python they
-  run on, and ``EXTRACT_REVISION``, bumped whenever ``extract_article`` changes;
+- the extractor's identity (``EXTRACTOR_IDENTITY``, monitor/extract_article.py): the
+  installed versions of trafilatura, htmldate and every package they depend on, the
+  libxml2 and Python they run on, and ``EXTRACT_REVISION``, bumped whenever
+  ``extract_article`` changes;
 - the day on this machine's calendar: htmldate rejects dates later than today, so the
   same bytes may give other dates tomorrow;
 - the final URL (trafilatura reads dates from it) and the input bytes.
@@ -33,28 +35,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.metadata
 import multiprocessing
 import os
-import platform
-import re
 import signal
-import unicodedata
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
-import htmldate
-import lxml.etree
-import trafilatura
-
 from monitor.compare import ArticleContent
 from monitor.extract_input import extraction_input
 
-__all__ = ["EXTRACTOR_IDENTITY", "Extracted", "Extraction", "Extractor", "extract_article",
-           "extract_page", "extract_unless", "extraction_input", "input_digest"]
-
-EXTRACT_REVISION = 1  # bump when extract_article (or what it is given) changes
+__all__ = ["Extracted", "Extraction", "Extractor", "extract_article", "extract_page",
+           "extract_unless", "extraction_input", "input_digest"]
 
 
 def extract_article(html: bytes, url: str) -> ArticleContent | None:
@@ -62,24 +54,9 @@ def extract_article(html: bytes, url: str) -> ArticleContent | None:
 
     Checks give it ``extraction_input(page)``, never the raw page (see the module doc).
     """
-    document = trafilatura.bare_extraction(
-        html, url=url, with_metadata=True, include_comments=False, include_tables=True,
-        deduplicate=False,
-    )
-    if document is None or isinstance(document, dict):
-        return None
-    text = (document.text or "").strip()
-    if not text:
-        return None
-    modified = htmldate.find_date(html, original_date=False, extensive_search=False)
-    published = document.date
-    return ArticleContent(
-        title=(document.title or "").strip(),
-        text=text,
-        byline=(document.author or None),
-        published=published,
-        modified=modified if modified and modified != published else None,
-    )
+    from monitor.extract_article import extract_article as extract
+
+    return extract(html, url)
 
 
 def extract_page(html: bytes, url: str) -> ArticleContent | None:
@@ -87,35 +64,10 @@ def extract_page(html: bytes, url: str) -> ArticleContent | None:
     return extract_article(extraction_input(html), url)
 
 
-def _dependency_versions(*roots: str) -> list[str]:
-    """``name==version`` of ``roots`` and everything they require (not extras), sorted."""
-    found: dict[str, str] = {}
-    pending = list(roots)
-    while pending:
-        name = pending.pop()
-        key = re.sub(r"[-_.]+", "-", name).lower()
-        if key in found:
-            continue
-        try:
-            dist = importlib.metadata.distribution(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        found[key] = dist.version
-        pending += [re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0]
-                    for req in dist.requires or () if "extra ==" not in req]
-    return sorted(f"{name}=={version}" for name, version in found.items())
-
-
-EXTRACTOR_IDENTITY = "\n".join([
-    f"monitor-extract/{EXTRACT_REVISION}",
-    *_dependency_versions("trafilatura", "htmldate"),
-    "libxml2==" + ".".join(map(str, lxml.etree.LIBXML_VERSION)),
-    f"python=={platform.python_version()}", f"unicode=={unicodedata.unidata_version}",
-])
-
-
 def input_digest(data: bytes, url: str, day: date) -> str:
     """The fingerprint of what ``extract_article(data, url)`` returns on ``day`` (module doc)."""
+    from monitor.extract_article import EXTRACTOR_IDENTITY
+
     digest = hashlib.sha256()
     for part in (EXTRACTOR_IDENTITY.encode(), day.isoformat().encode(), url.encode()):
         digest.update(len(part).to_bytes(8, "big"))  # length-prefixed: no two splits collide
@@ -179,7 +131,7 @@ class Extractor:
                 # forkserver: the daemon has threads (APScheduler, SQLite), and fork() with
                 # threads can deadlock a child; the server preloads trafilatura once.
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["monitor.extract"])
+                context.set_forkserver_preload(["monitor.extract", "monitor.extract_article"])
                 self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=context,
                                                  initializer=_leave_interrupts_to_parent)
         return self._pool

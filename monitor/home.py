@@ -11,22 +11,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
-from monitor.archive.storage import ObjectStore
-from monitor.archive.warc import WarcArchive
-from monitor.check import CheckContext
 from monitor.clock import Clock, SystemClock
 from monitor.config import SourcesFile, load_settings, read_sources_file
-from monitor.extract import Extractor
-from monitor.fetch import Fetcher
 from monitor.settings import Settings, resolve_home
 from monitor.store import open_engine, session
 from monitor.store.models import Capture
 from monitor.store.sources import SyncReport, sync_config
+
+# the archive, fetcher and extractor are imported where they are made: the commands that
+# only read the database do not load warcio, httpx or the check pipeline
+if TYPE_CHECKING:
+    from monitor.archive.storage import ObjectStore
+    from monitor.archive.warc import WarcArchive
+    from monitor.check import CheckContext
 
 
 @dataclass
@@ -47,10 +49,14 @@ class Home:
         settings = self.settings.archive
         if not settings.url:
             return None
+        from monitor.archive.storage import ObjectStore
+
         return ObjectStore(settings.url, self.settings.warc_dir, endpoint_url=settings.endpoint_url)
 
     def open_archive(self, *, writing: bool = False) -> WarcArchive:
         """The archive; ``writing`` also uploads closed files to object storage from a thread."""
+        from monitor.archive.warc import WarcArchive
+
         store, age = self.object_store(), self.settings.archive.upload_after.total_seconds()
         archive = WarcArchive(
             self.settings.warc_dir,
@@ -81,6 +87,9 @@ class Home:
         self, clock: Clock | None = None, **overrides: Any
     ) -> AsyncIterator[CheckContext]:
         """Open archive, HTTP client and extractor for checks; close them after."""
+        from monitor.check import CheckContext
+        from monitor.extract import Extractor
+        from monitor.fetch import Fetcher
         clock = clock or SystemClock()
         archive = overrides.pop("archive", None) or self.open_archive(writing=True)
         fetcher = overrides.pop("fetcher", None) or Fetcher(

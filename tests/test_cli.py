@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,35 @@ def test_every_command_has_help() -> None:
         assert command in result.out
         help_text = run_cli(REPO, command, "--help")
         assert help_text.code == 0 and "Usage" in help_text.out
+
+
+LIST_MODULES = """
+import sys
+from monitor.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("\\nloaded: " + " ".join(sorted(sys.modules)))
+"""
+# loaded by the commands that use them, never by every start
+HEAVY = {"alembic", "trafilatura", "htmldate", "httpx", "apprise", "apscheduler", "jinja2",
+         "fastapi", "procrastinate", "psycopg"}
+
+
+def _loaded(home: Path, *args: str) -> set[str]:
+    """The top-level modules the ``monitor`` program had loaded when it finished ``args``."""
+    proc = subprocess.run([sys.executable, "-c", LIST_MODULES, *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "MONITOR_HOME": str(home)})
+    assert "loaded: " in proc.stderr, proc.stderr
+    return {name.split(".")[0] for name in proc.stderr.rsplit("loaded: ", 1)[1].split()}
+
+
+def test_help_and_a_check_with_nothing_to_do_load_only_what_they_use(home_dir: Path) -> None:
+    """Start-up cost: --help needs neither the database nor the settings; a check of a home
+    whose database is at head (and has nothing to check) needs no migrations, HTTP client,
+    extractor or notifier."""
+    assert _loaded(home_dir, "--help") & (HEAVY | {"sqlalchemy", "sqlmodel", "pydantic"}) == set()
+    assert "alembic" in _loaded(home_dir, "check")  # a new database: the migrations run
+    loaded = _loaded(home_dir, "check")
+    assert loaded & HEAVY == set() and "sqlalchemy" in loaded

@@ -84,9 +84,11 @@ def daemon_main(env: dict[str, str], log: str) -> None:
 def forkserver() -> ForkServerContext:
     """A process factory with the monitor imported once (see the module docstring)."""
     context = multiprocessing.get_context("forkserver")
+    # the commands import what they use when they run: preload what monitor run uses
     context.set_forkserver_preload(["monitor.cli", "monitor.cli.checks", "monitor.cli.archive",
                                     "monitor.cli.history", "monitor.cli.sources",
-                                    "monitor.cli.links", "trafilatura", __name__])
+                                    "monitor.cli.links", "monitor.daemon", "monitor.archive.warc",
+                                    "monitor.extract_article", __name__])
     return context
 
 

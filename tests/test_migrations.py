@@ -82,6 +82,30 @@ def test_opening_an_up_to_date_database_changes_nothing(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_the_head_read_without_alembic_is_alembics_or_none(tmp_path: Path) -> None:
+    """Opening a database at head reads the head from versions/ without importing Alembic: the
+    one Alembic finds, and none (Alembic decides) when the files are not one plain chain."""
+    assert migrations._chain_head() == migrations.head()
+
+    def head_of(*bodies: str) -> str | None:
+        folder = tmp_path / f"versions{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        (folder / "__init__.py").write_text('revision = "not a revision"\n')
+        for number, body in enumerate(bodies):
+            (folder / f"{number:04d}_step.py").write_text(body)
+        return migrations._chain_head(folder)
+
+    first, second = 'revision = "a"\ndown_revision = None\n', 'revision = "b"\ndown_revision = "a"\n'
+    assert head_of(first, second) == "b"
+    assert head_of(first, second, 'revision = "c"\ndown_revision = "a"\n') is None  # two heads
+    assert head_of(first, 'revision = "b"\ndown_revision = ("a",)\n') is None  # a merge
+    assert head_of(first, second + 'branch_labels = ("x",)\n') is None
+    assert head_of(first, second + 'if True:\n    revision = "c"\n') is None
+    assert head_of(first, 'revision = "b" + ""\ndown_revision = "a"\n') is None
+    assert head_of(first, 'revision = "b"\ndown_revision = "c"\n',
+                   'revision = "c"\ndown_revision = "b"\n') is None  # a loop beside the chain
+
+
 # --- databases made before migrations ---------------------------------------------------------
 
 def _made_by_old_code(url: str, now: datetime) -> None:

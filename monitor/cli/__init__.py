@@ -14,18 +14,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from monitor.clock import parse_time, parse_until
-from monitor.config import ConfigError
-from monitor.home import Home, open_home
 from monitor.log import setup_logging
-from monitor.store.migrations import SchemaError
-from monitor.store.sources import UnknownSource
-from monitor.urls import BadURL
+
+# Each command imports what it needs when it runs, so that ``monitor --help`` and a command
+# that opens only the database do not pay for the rest (settings, SQLAlchemy, trafilatura, …).
+if TYPE_CHECKING:
+    from monitor.home import Home
 
 app = typer.Typer(
     name="monitor",
@@ -67,6 +67,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 @contextmanager
 def opened(ctx: typer.Context, **flags: Any) -> Iterator[Home]:
     """Open the home for a command, turning configuration and lookup errors into one line."""
+    from monitor.config import ConfigError
+    from monitor.home import open_home
+    from monitor.store.migrations import SchemaError
+    from monitor.store.sources import UnknownSource
+    from monitor.urls import BadURL
+
     options: Options = ctx.obj
     try:
         home = open_home(options.home, {k: v for k, v in flags.items() if v is not None})

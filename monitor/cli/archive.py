@@ -6,21 +6,17 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from monitor.archive.fixity import FixityReport, verify_archive, verify_files
-from monitor.archive.fixity import Progress as FixityProgress
-from monitor.archive.gc import collect
-from monitor.archive.wacz import Exported, NothingToExport, Plan, Selection, export_wacz, plan_export
-from monitor.archive.warc import ArchiveError
 from monitor.cli import app, console, err_console, fail, is_terminal, opened, time_option
 from monitor.clock import SystemClock
-from monitor.settings import format_duration, parse_duration
-from monitor.store import session
-from monitor.store.sources import find_source
+
+if TYPE_CHECKING:
+    from monitor.archive.fixity import FixityReport
+    from monitor.archive.fixity import Progress as FixityProgress
+    from monitor.archive.wacz import Exported, Plan
 
 
 @app.command()
@@ -39,6 +35,10 @@ def verify(
     Reports records that are missing, altered (digest or identity differs), unreadable
     (torn, truncated) and references between rows that dangle. Changes nothing.
     """
+    from monitor.archive.fixity import verify_archive, verify_files
+    from monitor.store import session
+    from monitor.store.sources import find_source
+
     if files and source:
         fail("--source selects records of the archive; it cannot be combined with FILE arguments")
     if files:
@@ -57,6 +57,8 @@ def _with_progress(label: str, work: Callable[[FixityProgress | None], FixityRep
     """Run ``work`` with a progress bar on a terminal (none when piped)."""
     if not is_terminal():
         return work(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
@@ -95,6 +97,9 @@ def gc(
 
     Full responses, failed fetches and every capture a version or event points to stay.
     """
+    from monitor.archive.gc import collect
+    from monitor.settings import format_duration, parse_duration
+
     with opened(ctx) as home:
         if home.settings.archive.url:
             fail(f"monitor gc prunes a local archive only; archive.url is set "
@@ -131,6 +136,11 @@ def export(
     Records are copied as stored. A revisit or compact capture brings along the full
     response it stands for, even one from before --since.
     """
+    from monitor.archive.wacz import NothingToExport, Selection, export_wacz, plan_export
+    from monitor.archive.warc import ArchiveError
+    from monitor.store import session
+    from monitor.store.sources import find_source
+
     if output.suffix.lower() != ".wacz":
         fail(f"-o {output}: the file name must end in .wacz")
     selection = Selection(since=time_option(since, "--since"),
@@ -159,6 +169,8 @@ def _export(work: Callable[[Callable[[int, int], None] | None], Exported], plan:
     """Run the export with a progress bar on a terminal (none when piped)."""
     if not is_terminal():
         return work(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("exporting", total=len(plan.entries))

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlmodel import col, func, select
 
-from monitor.check import CheckOutcome
 from monitor.cli import app, console, fail, is_terminal, opened
 from monitor.cli.web import HostOption, PortOption, listen
 from monitor.clock import SystemClock
-from monitor.daemon import Daemon, daemon_health
-from monitor.distributed import is_postgres
-from monitor.home import Home
-from monitor.schedule import PassSummary, run_pass
-from monitor.store import session
-from monitor.store.models import Source
-from monitor.store.sources import find_source, release_orphaned
+
+if TYPE_CHECKING:
+    from monitor.check import CheckOutcome
+    from monitor.home import Home
+    from monitor.schedule import PassSummary
 
 log = logging.getLogger("monitor.cli")
 
@@ -28,6 +22,9 @@ log = logging.getLogger("monitor.cli")
 def _prepare(home: Home) -> None:
     """What both run and check do first: sync the sources file, repair a torn archive, free
     the sources a killed process left leased."""
+    from monitor.store import session
+    from monitor.store.sources import release_orphaned
+
     clock = SystemClock()
     report = home.sync_sources(clock)
     if report and (report.added or report.updated or report.paused):
@@ -53,6 +50,15 @@ def run(
 ) -> None:
     """Run the daemon: check every source on its interval until SIGINT/SIGTERM (on PostgreSQL:
     dispatch the checks to monitor worker processes)."""
+    import asyncio
+
+    from sqlmodel import col, func, select
+
+    from monitor.daemon import Daemon
+    from monitor.distributed import is_postgres
+    from monitor.store import session
+    from monitor.store.models import Source
+
     with opened(ctx) as home:
         distributed = is_postgres(home.settings.db_url)
         if distributed and web:
@@ -91,6 +97,8 @@ def check(
         show_default=False)] = None,
 ) -> None:
     """Run one pass now: fetch, archive, compare and judge."""
+    import asyncio
+
     if not ctx.obj.verbose:  # the events are printed below; the log need not repeat them
         logging.getLogger("monitor.schedule").setLevel(logging.ERROR)
     with opened(ctx) as home:
@@ -107,6 +115,12 @@ def check(
 
 
 def _selected(home: Home, refs: list[str]) -> list[int]:
+    from sqlmodel import col, select
+
+    from monitor.store import session
+    from monitor.store.models import Source
+    from monitor.store.sources import find_source
+
     with session(home.engine) as db:
         if refs:
             return [find_source(db, ref).id or 0 for ref in refs]
@@ -115,9 +129,13 @@ def _selected(home: Home, refs: list[str]) -> list[int]:
 
 
 async def _check(home: Home, ids: list[int]) -> PassSummary:
+    from monitor.schedule import run_pass
+
     async with home.check_context() as ctx:
         if not is_terminal():
             return await run_pass(ctx, ids)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("check", total=len(ids))
@@ -145,6 +163,8 @@ def _print_summary(summary: PassSummary) -> None:
 @app.command()
 def health(ctx: typer.Context) -> None:
     """Exit 0 when a daemon is running and ticking in this home (container health check)."""
+    from monitor.daemon import daemon_health
+
     with opened(ctx) as home:
         ok, message = daemon_health(home.settings.archive_dir, SystemClock().now())
     console.print(message, highlight=False)

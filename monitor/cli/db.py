@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import Engine
 
 from monitor.cli import app, console, fail
-from monitor.config import ConfigError
-from monitor.home import open_home
-from monitor.store import migrations
-from monitor.store.migrations import SchemaError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 db_app = typer.Typer(name="db", help="The database schema: its revision and upgrades.",
                      no_args_is_help=True)
@@ -27,6 +26,8 @@ app.add_typer(db_app)
 @db_app.command()
 def upgrade(ctx: typer.Context) -> None:
     """Bring the database to this program's schema; prints the revision it came from and went to."""
+    from monitor.store import migrations
+
     with _engine(ctx) as engine:
         url = engine.url.render_as_string(hide_password=True)
         done = migrations.upgrade(engine)
@@ -44,6 +45,8 @@ def upgrade(ctx: typer.Context) -> None:
 @db_app.command()
 def status(ctx: typer.Context) -> None:
     """The database's schema revision, this program's newest, and what an upgrade would apply."""
+    from monitor.store import migrations
+
     with _engine(ctx) as engine:
         url = engine.url.render_as_string(hide_password=True)
         found = migrations.status(engine)
@@ -59,12 +62,18 @@ def status(ctx: typer.Context) -> None:
 
 
 def _named(revision: str | None) -> str:
+    from monitor.store import migrations
+
     return f"{revision} ({migrations.describe(revision)})" if revision else "none"
 
 
 @contextmanager
 def _engine(ctx: typer.Context) -> Iterator[Engine]:
     """The home's database, opened without upgrading it."""
+    from monitor.config import ConfigError
+    from monitor.home import open_home
+    from monitor.store.migrations import SchemaError
+
     try:
         home = open_home(ctx.obj.home, migrate=False)
     except ConfigError as exc:

@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 import typer
-from rich.table import Table
-from sqlmodel import Session, col, select
 
-from monitor.archive.cited import NoCitedCopy, cited_copy, public_copy_bytes
-from monitor.archive.public import PublicArchiveError
-from monitor.archive.restore import FORMS, Form, NothingArchived, find_copy, restore_bytes
-from monitor.archive.restore_set import INDEX, restore_all, write_index
-from monitor.archive.warc import ArchiveError, WarcArchive
-from monitor.check import stored_of
 from monitor.cli import app, console, err_console, fail, opened, time_option
 from monitor.clock import SystemClock, iso
-from monitor.compare import Comparison, compare
-from monitor.events import event_json
-from monitor.extract import Extractor
-from monitor.report import ReportEntry, render_html_report, render_plain, render_terminal
-from monitor.store import session
-from monitor.store.models import Capture, Event, Source, Version
-from monitor.store.sources import find_source
-from monitor.versions import content_of
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from monitor.archive.restore import Form
+    from monitor.archive.warc import WarcArchive
+    from monitor.compare import Comparison
+    from monitor.report import ReportEntry
+    from monitor.store.models import Source, Version
 
 SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
 
@@ -44,6 +36,14 @@ def events(
     limit: Annotated[int, typer.Option(help="At most this many (newest kept).")] = 1000,
 ) -> None:
     """What happened: changes, deaths, recoveries, moves, walls, outages."""
+    from rich.table import Table
+    from sqlmodel import col, select
+
+    from monitor.events import event_json
+    from monitor.store import session
+    from monitor.store.models import Event
+    from monitor.store.sources import find_source
+
     since_at = time_option(since, "--since")
     with opened(ctx) as home, session(home.engine) as db:
         query = select(Event).order_by(col(Event.at).desc(), col(Event.id).desc()).limit(limit)
@@ -68,6 +68,10 @@ def events(
 
 
 def _version(db: Session, source: Source, number: int | None, default_offset: int) -> Version:
+    from sqlmodel import col, select
+
+    from monitor.store.models import Version
+
     query = select(Version).where(col(Version.source_id) == source.id)
     if number is not None:
         found = db.exec(query.where(col(Version.number) == number)).first()
@@ -91,6 +95,11 @@ def diff(
     plain: Annotated[bool, typer.Option(help="[-deleted-]{+inserted+} marks, no color.")] = False,
 ) -> None:
     """Word-level diff of the article text between two versions (default: the last change)."""
+    from monitor.compare import compare
+    from monitor.store import session
+    from monitor.store.sources import find_source
+    from monitor.versions import content_of
+
     if from_ == "cited":
         _diff_cited(ctx, source, to, plain)
         return
@@ -110,6 +119,15 @@ def diff(
 
 def _diff_cited(ctx: typer.Context, source: str, to: int | None, plain: bool) -> None:
     """``diff --from cited``: the copy nearest cited_at (ours or public) against ``to``."""
+    import asyncio
+
+    from monitor.archive.cited import NoCitedCopy, cited_copy
+    from monitor.compare import compare
+    from monitor.extract import Extractor
+    from monitor.store import session
+    from monitor.store.sources import find_source
+    from monitor.versions import content_of
+
     with opened(ctx) as home, session(home.engine) as db:
         found = find_source(db, source)
         if found.cited_at is None:
@@ -132,6 +150,8 @@ def _diff_cited(ctx: typer.Context, source: str, to: int | None, plain: bool) ->
 
 def _current_or(db: Session, source: Source, number: int | None) -> Version:
     """Version ``number``, or the version the page shows now."""
+    from monitor.store.models import Version
+
     if number is not None:
         return _version(db, source, number, 0)
     current = db.get(Version, source.current_version_id) if source.current_version_id else None
@@ -142,6 +162,8 @@ def _current_or(db: Session, source: Source, number: int | None) -> Version:
 
 
 def _show_diff(header: str, comparison: Comparison, plain: bool) -> None:
+    from monitor.report import render_plain, render_terminal
+
     if plain or not console.is_terminal:
         sys.stdout.write(header + "\n" + render_plain(comparison) + "\n")
     else:
@@ -158,6 +180,9 @@ def report(
                                                    "(default: 7 days ago).")] = None,
 ) -> None:
     """Write a self-contained HTML report of recent changes, with the archived copies beside it."""
+    from monitor.report import render_html_report
+    from monitor.store import session
+
     now = SystemClock().now()
     since_at = time_option(since, "--since") or now - timedelta(days=7)
     copies = output.with_name(output.stem + "_copies")
@@ -176,6 +201,13 @@ def report(
 def _report_entries(
     db: Session, archive: WarcArchive, since: datetime, copies: Path
 ) -> list[ReportEntry]:
+    from sqlmodel import col, select
+
+    from monitor.compare import compare
+    from monitor.report import ReportEntry
+    from monitor.store.models import Event, Source, Version
+    from monitor.versions import content_of
+
     query = (select(Event).where(col(Event.kind) == "changed").where(col(Event.at) >= since)
              .order_by(col(Event.at).desc()))
     entries = []
@@ -200,6 +232,9 @@ def _report_entries(
 def _copy(db: Session, archive: WarcArchive, version: Version, copies: Path) -> str | None:
     """Write the archived HTML of the capture that introduced ``version``; return its link
     relative to the report file."""
+    from monitor.check import stored_of
+    from monitor.store.models import Capture
+
     capture = db.get(Capture, version.capture_id) if version.capture_id else None
     if capture is None or capture.record_type != "response":
         return None
@@ -229,6 +264,11 @@ def restore(
         "before --at or cited_at.")] = False,
 ) -> None:
     """Get the archived copy of a source back, as it was at a time (--all: every source)."""
+    from monitor.archive.restore import FORMS, NothingArchived, find_copy, restore_bytes
+    from monitor.archive.warc import ArchiveError
+    from monitor.store import session
+    from monitor.store.sources import find_source
+
     if as_ not in FORMS:
         fail(f"--as must be {', '.join(FORMS[:-1])} or {FORMS[-1]}, not {as_!r}")
     at_time = time_option(at, "--at", until=True)
@@ -265,6 +305,13 @@ def restore(
 def _restore_public(ctx: typer.Context, source: str, at: datetime | None, form: str,
                     output: Path | None) -> None:
     """``restore --public``: a public archive's bytes, and a line saying where they came from."""
+    import asyncio
+
+    from monitor.archive.cited import public_copy_bytes
+    from monitor.archive.public import PublicArchiveError
+    from monitor.store import session
+    from monitor.store.sources import find_source
+
     if form != "html":
         fail("--public gives the public archive's exact bytes: use --as html")
     with opened(ctx) as home, session(home.engine) as db:
@@ -289,6 +336,12 @@ def _restore_set(ctx: typer.Context, source: str | None, at: datetime | None, fo
                  folder: Path | None) -> None:
     """``restore --all``: every source (paused and removed ones too: their history is kept
     to be restored) into ``folder``, with an index; exit 1 when some had nothing."""
+    from sqlmodel import col, select
+
+    from monitor.archive.restore_set import INDEX, restore_all, write_index
+    from monitor.store import session
+    from monitor.store.models import Source
+
     if source is not None:
         fail("give a source or --all, not both")
     if folder is None:

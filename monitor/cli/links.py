@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from monitor.archive.annotate import AtChoice, VersionFinder, annotate
-from monitor.archive.memento import LINK_FORMAT, NoMementos, timemap_for
 from monitor.cli import app, console, fail, opened
-from monitor.store import session
-from monitor.urls import guess_kind
+
+if TYPE_CHECKING:
+    from monitor.archive.annotate import AtChoice
 
 _KINDS = {".md": "markdown", ".markdown": "markdown", ".mdown": "markdown", ".mkd": "markdown",
           ".html": "html", ".htm": "html", ".xhtml": "html"}
@@ -26,6 +25,9 @@ def timemap(
                                                 help="File to write (default: stdout).")] = None,
 ) -> None:
     """Memento TimeMap (RFC 7089, application/link-format) of an archived URL."""
+    from monitor.archive.memento import LINK_FORMAT, NoMementos, timemap_for
+    from monitor.store import session
+
     with opened(ctx) as home, session(home.engine) as db:
         try:
             text, count = timemap_for(db, url, home.settings.archive.replay_url)
@@ -50,6 +52,10 @@ def annotate_document(
                                          "when it has none); latest: the latest copy.")] = "cited",
 ) -> None:
     """Robust Links: a copy of the document whose links carry data-versionurl/-versiondate."""
+    from monitor.archive.annotate import VersionFinder, annotate
+    from monitor.store import session
+    from monitor.urls import guess_kind
+
     if at not in ("cited", "latest"):
         fail(f"--at must be cited or latest, not {at!r}")
     choice: AtChoice = "cited" if at == "cited" else "latest"

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from sqlmodel import col, select
 
 from monitor import __version__
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso
-from monitor.home import Home
-from monitor.notify.send import send_message
-from monitor.notify.step import targets_of
-from monitor.store import session
-from monitor.store.models import Notification
+
+if TYPE_CHECKING:
+    from monitor.home import Home
 
 UNSENT = ("pending", "sending", "failed", "given-up")
 
@@ -43,6 +38,11 @@ def notify(
 
 def _test(home: Home) -> int:
     """Send the test message to each notifier; print one line each; return how many failed."""
+    import asyncio
+
+    from monitor.notify.send import send_message  # Apprise
+    from monitor.notify.step import targets_of
+
     policy = home.settings.notify
     if not policy.urls:
         fail("no notifiers: set notify.urls (e.g. MONITOR_NOTIFY__URLS='[\"ntfy://ntfy.sh/TOPIC\"]')")
@@ -63,6 +63,12 @@ def _test(home: Home) -> int:
 
 
 def _list(home: Home, show_all: bool, limit: int) -> None:
+    from rich.table import Table
+    from sqlmodel import col, select
+
+    from monitor.store import session
+    from monitor.store.models import Notification
+
     with session(home.engine) as db:
         query = select(Notification).order_by(col(Notification.id).desc()).limit(limit)
         if not show_all:

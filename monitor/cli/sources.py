@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.table import Table
-from sqlmodel import Session, col, select
 
 from monitor.cli import app, console, fail, opened
 from monitor.clock import SystemClock, iso, parse_time
-from monitor.store import session
-from monitor.store.models import Host, PublicCopy, Source
-from monitor.store.sources import add_source, all_sources, find_source, purge_source, set_paused
-from monitor.urls import host_of, links_in
+
+if TYPE_CHECKING:
+    from rich.table import Table
+    from sqlmodel import Session
+
+    from monitor.store.models import Host, Source
 
 SourceArg = Annotated[str, typer.Argument(help="Source id or URL.", show_default=False)]
 
@@ -32,6 +31,9 @@ def add(
         "with the copy nearest then.")] = None,
 ) -> None:
     """Watch a URL (canonicalised: tracking parameters and fragment dropped)."""
+    from monitor.store import session
+    from monitor.store.sources import add_source
+
     try:
         cited = parse_time(cited_at) if cited_at is not None else None
     except ValueError as exc:
@@ -55,6 +57,10 @@ def import_(
     kind: Annotated[str | None, typer.Option(help="html, markdown or text (default: guess).")] = None,
 ) -> None:
     """Watch every link in a URL list or citing document (canonicalised, deduplicated)."""
+    from monitor.store import session
+    from monitor.store.sources import add_source
+    from monitor.urls import links_in
+
     try:
         text = file.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -95,6 +101,9 @@ def remove(
         "(WARC files are never deleted).")] = False,
 ) -> None:
     """Stop watching a source; its archived history stays restorable unless --purge."""
+    from monitor.store import session
+    from monitor.store.sources import find_source, purge_source, set_paused
+
     with opened(ctx) as home, session(home.engine) as db:
         found = find_source(db, source)
         if purge:
@@ -108,6 +117,9 @@ def remove(
 
 
 def _set_paused(ctx: typer.Context, ref: str, paused: bool, reason: str | None) -> None:
+    from monitor.store import session
+    from monitor.store.sources import find_source, set_paused
+
     with opened(ctx) as home, session(home.engine) as db:
         source = find_source(db, ref)
         set_paused(source, paused, SystemClock().now(), reason)
@@ -129,6 +141,11 @@ def status(
     all_: Annotated[bool, typer.Option("--all", help="Include removed sources.")] = False,
 ) -> None:
     """Sources with their health, last check, versions and last change."""
+    from monitor.store import session
+    from monitor.store.models import Host
+    from monitor.store.sources import all_sources, find_source
+    from monitor.urls import host_of
+
     with opened(ctx) as home, session(home.engine) as db:
         if source is not None:
             found = find_source(db, source)
@@ -142,6 +159,9 @@ def status(
 
 
 def _table(rows: list[Source]) -> Table:
+    from rich import box
+    from rich.table import Table
+
     wide = console.width >= 120
     stamp = 17 if wide else 12  # "2025-01-14 12:00" or "01-14 12:00" (+1: rich counts padding)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1))
@@ -175,6 +195,10 @@ def _short(value: str | None, wide: bool = True) -> str:
 
 def _public_copy(db: Session, source: Source) -> str | None:
     """The public copy of the newest version submitted to a public archive, or how it fared."""
+    from sqlmodel import col, select
+
+    from monitor.store.models import PublicCopy
+
     row = db.exec(select(PublicCopy).where(col(PublicCopy.source_id) == source.id)
                   .order_by(col(PublicCopy.version_id).desc()).limit(1)).first()
     if row is None:

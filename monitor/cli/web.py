@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from monitor.cli import app, console, fail, opened
-from monitor.home import Home
+
+if TYPE_CHECKING:
+    from monitor.home import Home
 
 HostOption = Annotated[str | None, typer.Option(
     help="Address to listen on (default: web.host, 127.0.0.1). Beyond loopback needs web.token.",
@@ -36,6 +37,8 @@ def listen(home: Home, host: str | None, port: int | None) -> object:
 @app.command()
 def serve(ctx: typer.Context, host: HostOption = None, port: PortOption = None) -> None:
     """Serve the dashboard, JSON API (/openapi.json) and Atom feed until Ctrl-C."""
+    import asyncio
+
     from monitor.web.server import serve as serve_app
 
     with opened(ctx) as home:

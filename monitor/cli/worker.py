@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
 from monitor.cli import app, fail, opened
-from monitor.distributed import is_postgres
 
 
 @app.command()
@@ -21,6 +19,9 @@ def worker(
         "--queues", help="Comma-separated queues to take jobs from: checks, dispatch.")] = "checks",
 ) -> None:
     """Run checks from the PostgreSQL queue until SIGINT/SIGTERM; start as many as you like."""
+    import asyncio
+
+    from monitor.distributed import is_postgres
     from monitor.distributed.app import needs_postgres  # procrastinate: only for this command
     from monitor.distributed.worker import route_queue_logs, run_worker
 

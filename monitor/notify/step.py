@@ -2,7 +2,7 @@
 
 It runs after the checks are committed and never raises into the pass (except on
 cancellation): a notifier that fails, or a bug here, is one log line, and the messages wait
-in the outbox for the next pass.
+in the outbox for the next pass. Apprise is loaded only when notifiers are configured.
 """
 
 from __future__ import annotations
@@ -12,20 +12,20 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from monitor.notify.outbox import queue_new_events
-from monitor.notify.send import deliver_due
-from monitor.notify.targets import Target, load_targets
 from monitor.settings import NotifySettings
 from monitor.store import session
 
 if TYPE_CHECKING:
     from monitor.check import CheckContext
+    from monitor.notify.targets import Target
 
 log = logging.getLogger("monitor.notify")
 
 
 def targets_of(policy: NotifySettings) -> list[Target]:
     """The configured notifiers, labelled."""
+    from monitor.notify.targets import load_targets
+
     return load_targets([url.get_secret_value() for url in policy.urls])
 
 
@@ -38,6 +38,9 @@ async def notify_pass(ctx: CheckContext, offline: bool = False) -> str:
     policy = ctx.settings.notify
     if not policy.urls:
         return ""
+    from monitor.notify.outbox import queue_new_events
+    from monitor.notify.send import deliver_due
+
     try:
         targets = targets_of(policy)
         with session(ctx.engine) as db:
