@@ -33,6 +33,7 @@ from monitor.health.drift import drift
 from monitor.health.probe import Prober
 from monitor.health.signals import DEATH, HEALTHY
 from monitor.settings import HealthSettings, Settings
+from monitor.shards import ShardPool
 from monitor.store import session
 from monitor.store.commit import GroupCommit, batched, run_batched
 from monitor.store.models import Capture, Event, Host, Source, Version
@@ -55,6 +56,7 @@ class CheckContext:
     clock: Clock
     rng: random.Random = field(default_factory=random.Random)
     prober: Prober | None = None
+    shards: ShardPool | None = None  # the worker processes a big pass is split over
 
     def host_prober(self) -> Prober:
         """The pass's Bar-Yossef prober (made on first use; its cache lives in the DB)."""

@@ -119,13 +119,15 @@ def _leave_interrupts_to_parent() -> None:
 class Extractor:
     """Runs extraction in a pool; create once, share across checks."""
 
-    def __init__(self, workers: int = 0) -> None:
+    def __init__(self, workers: int = 0, *, processes: bool = False) -> None:
+        """``processes``: a process even for one worker (a shard's event loop keeps its GIL)."""
         self._workers = workers or os.cpu_count() or 1
+        self._processes = processes
         self._pool: Executor | None = None
 
     def _executor(self) -> Executor:
         if self._pool is None:
-            if self._workers <= 1:
+            if self._workers <= 1 and not self._processes:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
             else:
                 # forkserver: the daemon has threads (APScheduler, SQLite), and fork() with

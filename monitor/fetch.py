@@ -10,7 +10,7 @@ import time
 import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, nullcontext, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
 from datetime import datetime
 from urllib.parse import urljoin
 
@@ -64,6 +64,20 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    @asynccontextmanager
+    async def reserved(self, permits: int) -> AsyncIterator[None]:
+        """Hold ``permits`` of the global limit meanwhile: a sharded pass leaves this process
+        its share of ``concurrency`` (monitor/shards.py)."""
+        taken = 0
+        try:
+            for _ in range(permits):
+                await self._global.acquire()
+                taken += 1
+            yield
+        finally:
+            for _ in range(taken):
+                self._global.release()
 
     async def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from monitor.archive.storage import ObjectStore
     from monitor.archive.warc import WarcArchive
     from monitor.check import CheckContext
+    from monitor.shards import ShardPool
 
 
 @dataclass
@@ -84,12 +85,18 @@ class Home:
 
     @asynccontextmanager
     async def check_context(
-        self, clock: Clock | None = None, **overrides: Any
+        self, clock: Clock | None = None, *, shards: ShardPool | None = None, **overrides: Any
     ) -> AsyncIterator[CheckContext]:
-        """Open archive, HTTP client and extractor for checks; close them after."""
+        """Open archive, HTTP client and extractor for checks; close them after. ``shards``:
+        the shard workers to split big passes over (default: ``schedule.shards`` of them)."""
         from monitor.check import CheckContext
         from monitor.extract import Extractor
         from monitor.fetch import Fetcher
+        from monitor.shards import ShardPool
+
+        if shards is None and clock is None and "fetcher" not in overrides:
+            # shard workers make their own clients and clock: not for a context given its own
+            shards = ShardPool.for_settings(self.settings)
         clock = clock or SystemClock()
         archive = overrides.pop("archive", None) or self.open_archive(writing=True)
         fetcher = overrides.pop("fetcher", None) or Fetcher(
@@ -98,8 +105,10 @@ class Home:
         extractor = overrides.pop("extractor", None) or Extractor(self.settings.extract.workers)
         try:
             yield CheckContext(self.settings, self.engine, archive, fetcher, extractor, clock,
-                               **overrides)
+                               shards=shards, **overrides)
         finally:
+            if shards is not None:
+                shards.close()
             await fetcher.aclose()
             extractor.close()
             archive.close()

@@ -21,9 +21,10 @@ from monitor.exchange import FetchError
 from monitor.health import PassGuard
 from monitor.health.offline import Probe
 from monitor.notify.step import notify_pass
+from monitor.shards import run_sharded, split_by_host
 from monitor.store import session
 from monitor.store.commit import GroupCommit
-from monitor.store.models import Event
+from monitor.store.models import Event, Source
 from monitor.store.sources import CheckInputs, check_inputs, claim, due_source_ids, release
 
 log = logging.getLogger("monitor.schedule")
@@ -67,6 +68,18 @@ class PassSummary:
         elif outcome.events:
             self.unlisted += 1
 
+    def merge(self, other: PassSummary) -> None:
+        """Add up another part of the same pass (a shard's)."""
+        for name in ("checked", "changed", "failed", "errors", "deferred", "extracted", "fingerprint",
+                     "unlisted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.offline |= other.offline
+        self.signals.update(other.signals)
+        room = max(0, KEPT - len(self.outcomes))
+        self.outcomes.extend(other.outcomes[:room])
+        self.unlisted += len(other.outcomes[room:])
+        self.errored |= other.errored
+
     def line(self) -> str:
         parts = [f"pass: {self.checked} checked", f"{self.changed} changed", f"{self.failed} failing",
                  f"{self.extracted} extracted", f"{self.fingerprint} by fingerprint"]
@@ -93,16 +106,55 @@ async def run_pass(
     ones of a chunk are still waiting on a slow host, yet at most two chunks' worth are in
     memory at once; a pass of 100,000 sources never holds them all. Their rows are
     committed in groups (monitor/store/commit.py), after one fsync of the WARC records.
+    A pass of at least ``schedule.shard_min`` sources is split by host over the context's
+    shard processes (monitor/shards.py).
     """
+    started = time.monotonic()
+    groups = shard_groups(ctx, source_ids)
+    if groups is None:
+        summary = await check_sources(ctx, source_ids, progress)
+    else:
+        summary = await run_sharded(ctx, groups, lambda group: check_sources(ctx, group, progress))
+    return await _conclude(ctx, summary, started)
+
+
+async def check_sources(ctx: CheckContext, source_ids: list[int],
+                        progress: Progress | None = None) -> PassSummary:
+    """The checks of a pass over these sources, without its notifications: all of a pass in
+    one process, or one shard's part of it."""
     size = ctx.settings.schedule.batch
     chunks = (source_ids[i:i + size] for i in range(0, len(source_ids), size))
-    return await _run(ctx, lambda _: next(chunks, []), progress)
+    return await _check_chunks(ctx, lambda _: next(chunks, []), progress)
+
+
+def shard_groups(ctx: CheckContext, source_ids: list[int]) -> list[list[int]] | None:
+    """The groups of a pass big enough to split over the shard processes, else None."""
+    if ctx.shards is None or len(source_ids) < ctx.settings.schedule.shard_min:
+        return None
+    with session(ctx.engine) as db:
+        known = dict(db.exec(select(Source.id, Source.url)).all())
+    urls = {i: known[i] for i in source_ids if i in known}
+    groups = split_by_host(urls, ctx.shards.shards)
+    return groups if len(groups) > 1 else None
 
 
 async def _run(ctx: CheckContext, next_chunk: Callable[[PassSummary], list[int]],
                progress: Progress | None) -> PassSummary:
     """A pass over the chunks ``next_chunk`` gives (one at a time, none: the end)."""
     started = time.monotonic()
+    return await _conclude(ctx, await _check_chunks(ctx, next_chunk, progress), started)
+
+
+async def _conclude(ctx: CheckContext, summary: PassSummary, started: float) -> PassSummary:
+    """What a pass does once its checks are committed: public copies, notifications, its time."""
+    summary.public = await save_public_copies(ctx, summary)
+    summary.notified = await notify_pass(ctx, summary.offline)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def _check_chunks(ctx: CheckContext, next_chunk: Callable[[PassSummary], list[int]],
+                        progress: Progress | None) -> PassSummary:
     summary = PassSummary()
     room = asyncio.Semaphore(2 * ctx.settings.schedule.batch)
     ctx.archive.defer_sync()  # the group commit fsyncs once per batch, before it commits
@@ -117,9 +169,6 @@ async def _run(ctx: CheckContext, next_chunk: Callable[[PassSummary], list[int]]
             for chunk in chunks:
                 chunk.cancel()
             await asyncio.gather(*chunks, return_exceptions=True)
-    summary.public = await save_public_copies(ctx, summary)  # the checks are committed by now
-    summary.notified = await notify_pass(ctx, summary.offline)
-    summary.seconds = time.monotonic() - started
     return summary
 
 
@@ -260,6 +309,13 @@ async def dispatch_due(ctx: CheckContext, progress: Progress | None = None) -> P
         if retried:
             log.info(retried)
         return None
+    if ctx.shards is not None and len(first[0]) == size:  # a backlog: maybe one for the shards
+        with session(ctx.engine) as db:
+            backlog = due_source_ids(db, tick, 2**31 - 1, leased=False)
+        if len(backlog) >= ctx.settings.schedule.shard_min:
+            summary = await run_pass(ctx, backlog, progress)
+            log.info(summary.line())
+            return summary
     summary = await _run(ctx, lambda s: first.pop() if first else due(s), progress)
     log.info(summary.line())
     return summary

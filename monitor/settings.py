@@ -144,6 +144,11 @@ class ScheduleSettings(Section):
         timedelta(seconds=10), description="On stop, time in-flight checks get to finish."
     )
     batch: int = Field(500, gt=0, description="Most sources one dispatcher pass takes.")
+    shards: int = Field(
+        0, ge=0, description="Processes a big pass is split over, by host (monitor/shards.py); "
+        "0 = one per core, 1 = never split.")
+    shard_min: int = Field(
+        1000, gt=0, description="Fewest sources in a pass that is split over shards.")
 
 
 GZIP_LEVELS = {"isal": (0, 3), "zlib": (1, 9)}

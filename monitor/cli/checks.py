@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from monitor.check import CheckOutcome
     from monitor.home import Home
     from monitor.schedule import PassSummary
+    from monitor.shards import ShardPool
 
 log = logging.getLogger("monitor.cli")
 
@@ -52,12 +53,8 @@ def run(
     dispatch the checks to monitor worker processes)."""
     import asyncio
 
-    from sqlmodel import col, func, select
-
     from monitor.daemon import Daemon
     from monitor.distributed import is_postgres
-    from monitor.store import session
-    from monitor.store.models import Source
 
     with opened(ctx) as home:
         distributed = is_postgres(home.settings.db_url)
@@ -65,9 +62,7 @@ def run(
             fail("monitor run --web: on PostgreSQL run monitor serve beside the dispatcher")
         sock = listen(home, host, port) if web else None
         _prepare(home)
-        with session(home.engine) as db:
-            active = db.exec(select(func.count()).select_from(Source)
-                             .where(col(Source.paused).is_(False))).one()
+        active = _active(home)
         if not active:
             log.warning("no active sources: add some with 'monitor add URL' or 'monitor import FILE'")
         if distributed:
@@ -79,6 +74,8 @@ def run(
 
         async def main() -> None:
             async with home.check_context() as check_ctx:
+                if check_ctx.shards is not None and active >= home.settings.schedule.shard_min:
+                    check_ctx.shards.start()  # they get ready while the daemon starts
                 if sock is None:
                     await Daemon(check_ctx).run()
                 else:
@@ -101,17 +98,36 @@ def check(
 
     if not ctx.obj.verbose:  # the events are printed below; the log need not repeat them
         logging.getLogger("monitor.schedule").setLevel(logging.ERROR)
+    from monitor.shards import ShardPool
+
     with opened(ctx) as home:
-        _prepare(home)
-        ids = _selected(home, sources or [])
-        if not ids:
-            console.print("No active sources. Add some with 'monitor add URL' or "
-                          "'monitor import FILE'.")
-            return
-        summary = asyncio.run(_check(home, ids))
+        # a pass that will be split: its shard workers start now, and import and open their
+        # context while this process prepares (each takes ~1 s before it can check)
+        shards = ShardPool.started_for(home.settings, len(sources) if sources else _active(home))
+        try:
+            _prepare(home)
+            ids = _selected(home, sources or [])
+            if not ids:
+                console.print("No active sources. Add some with 'monitor add URL' or "
+                              "'monitor import FILE'.")
+                return
+            summary = asyncio.run(_check(home, ids, shards))
+        finally:
+            if shards is not None:
+                shards.close()
     _print_summary(summary)
     if summary.errors:
         fail(f"{summary.errors} checks failed inside the monitor (see the log above)", code=1)
+
+
+def _active(home: Home) -> int:
+    from sqlmodel import col, func, select
+
+    from monitor.store import session
+    from monitor.store.models import Source
+
+    with session(home.engine) as db:
+        return db.exec(select(func.count()).select_from(Source).where(col(Source.paused).is_(False))).one()
 
 
 def _selected(home: Home, refs: list[str]) -> list[int]:
@@ -128,10 +144,10 @@ def _selected(home: Home, refs: list[str]) -> list[int]:
         return [i for i in db.exec(query).all() if i is not None]
 
 
-async def _check(home: Home, ids: list[int]) -> PassSummary:
+async def _check(home: Home, ids: list[int], shards: ShardPool | None) -> PassSummary:
     from monitor.schedule import run_pass
 
-    async with home.check_context() as ctx:
+    async with home.check_context(shards=shards) as ctx:
         if not is_terminal():
             return await run_pass(ctx, ids)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
