@@ -149,11 +149,12 @@ def _seen_again(version: Version, capture: Capture, now: datetime) -> None:
 def _recent(db: Session, source: Source, window: int, digest: str) -> Version | None:
     if window <= 0:
         return None
-    recent = db.exec(
-        select(Version).where(col(Version.source_id) == source.id)
+    recent = db.exec(  # fingerprints only: the texts of the last versions are not needed
+        select(Version.id, Version.fingerprint).where(col(Version.source_id) == source.id)
         .order_by(col(Version.number).desc()).limit(window + 1)
     ).all()
-    return next((v for v in recent if v.fingerprint == digest), None)
+    found = next((version_id for version_id, seen in recent if seen == digest), None)
+    return db.get(Version, found) if found is not None else None
 
 
 def _collapsed(content: ArticleContent, current: Version, min_ratio: float) -> bool:

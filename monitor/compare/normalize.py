@@ -39,6 +39,7 @@ def _replace(match: re.Match[str]) -> str:
     return _REPLACED[match.group()]
 
 
+@lru_cache(maxsize=256)  # a check normalises the same texts for fingerprint, diff, drift, prose
 def normalize(text: str) -> str:
     """Return ``text`` with the differences no reader notices removed.
 

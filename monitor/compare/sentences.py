@@ -12,6 +12,7 @@ sentence opener ("… in the U.S. The app …").
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from monitor.compare.normalize import normalize
 
@@ -50,7 +51,13 @@ def split_paragraphs(text: str) -> list[str]:
 
 def paragraph_sentences(text: str) -> list[list[str]]:
     """The sentences of ``text``, grouped by paragraph."""
-    return [_split_paragraph(paragraph) for paragraph in split_paragraphs(text)]
+    return [list(sentences) for sentences in _paragraph_sentences(text)]
+
+
+@lru_cache(maxsize=64)
+def _paragraph_sentences(text: str) -> tuple[tuple[str, ...], ...]:
+    """Cached: one check splits the same article for the diff, the drift test and the report."""
+    return tuple(tuple(_split_paragraph(paragraph)) for paragraph in split_paragraphs(text))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -65,20 +72,21 @@ def _split_paragraph(paragraph: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     for match in _CANDIDATE.finditer(paragraph):
-        head, rest = paragraph[start : match.end()], paragraph[match.end() :]
-        if not _LIST_MARKER.fullmatch(head.strip()) and _is_boundary(head.rstrip(), rest):
+        end = match.end()  # what follows is read in place: a copy of it per candidate was O(n²)
+        head = paragraph[start:end]
+        if not _LIST_MARKER.fullmatch(head.strip()) and _is_boundary(head.rstrip(), paragraph, end):
             sentences.append(head.strip())
-            start = match.end()
+            start = end
     tail = paragraph[start:].strip()
     if tail:
         sentences.append(tail)
     return sentences
 
 
-def _is_boundary(head: str, rest: str) -> bool:
-    """Whether a sentence ends after ``head`` when ``rest`` follows."""
-    following = _NEXT_WORD.match(rest)
-    if following is None or not _opens_sentence(rest):
+def _is_boundary(head: str, text: str, at: int) -> bool:
+    """Whether a sentence ends after ``head`` when ``text[at:]`` follows."""
+    following = _NEXT_WORD.match(text, at)
+    if following is None or not _opens_sentence(text, at):
         return False
     if head.rstrip("\"')]").endswith(("!", "?")):
         return True
@@ -86,9 +94,12 @@ def _is_boundary(head: str, rest: str) -> bool:
     return before is None or _ends_sentence(before.group(1), following.group(1))
 
 
-def _opens_sentence(rest: str) -> bool:
-    """A capital, a digit, or a letter of a script without case (Korean, Arabic …)."""
-    first = rest.lstrip("\"'([")[:1]
+def _opens_sentence(text: str, at: int) -> bool:
+    """A capital, a digit, or a letter of a script without case (Korean, Arabic …) at ``at``,
+    after any opening quotes and brackets."""
+    while at < len(text) and text[at] in "\"'([":
+        at += 1
+    first = text[at:at + 1]
     return first.isdigit() or (first.isalpha() and not first.islower())
 
 
