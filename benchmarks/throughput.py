@@ -174,9 +174,11 @@ def extraction_bound(urls: Sequence[str]) -> tuple[float, float, int, str]:
     with ProcessPoolExecutor(cores) as pool:
         list(pool.map(_timed_extraction, pages[:cores * 2]))  # warm up: imports, first-call caches
         times = list(pool.map(_timed_extraction, pages))
-    median = statistics.median(times)
+    median, mean = statistics.median(times), statistics.fmean(times)
     what = ("extraction_input + extract_article" if hasattr(extract, "extraction_input")
             else "extract_article")
+    # the issue states its bound by the median; a pass over these pages is bounded by the mean
+    what += f"; mean {mean * 1000:.1f} ms → {cores / mean:.0f} pages/s"
     return median, cores / median, cores, what
 
 
