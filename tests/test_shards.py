@@ -49,7 +49,7 @@ def test_each_host_is_in_one_group_with_a_quorum_per_group_and_pass_order_kept()
     groups = split_by_host(urls, 2)
     assert len(groups) == 2
     assert sorted(i for g in groups for i in g) == sorted(urls)
-    owner = {}
+    owner: dict[str, int] = {}
     for number, group in enumerate(groups):
         assert group == [i for i in urls if i in set(group)]  # the pass's order within a group
         group_hosts = {urls[i].split("/")[2] for i in group}
@@ -145,13 +145,9 @@ def test_a_sharded_check_equals_one_process_and_keeps_each_host_polite(tmp_path:
 def test_the_daemon_shards_a_backlog_and_a_dead_shard_loses_nothing(tmp_path: Path) -> None:
     """``monitor run`` with more due sources than a batch: a sharded pass. A shard worker
     SIGKILLed mid-pass has its sources released, counted as errors and checked again."""
-    home = tmp_path / "home"
-    home.mkdir()
     env = {**SHARDED, "MONITOR_SCHEDULE__BATCH": "5", "MONITOR_SCHEDULE__TICK": "1s"}
     with NewsSite(outlets=OUTLETS) as site:
-        urls = [publish(site, outlet, f"story-{n}") for outlet in OUTLETS for n in range(4)]
-        (tmp_path / "urls.txt").write_text("".join(u + "\n" for u in urls))
-        assert run_cli(home, "import", str(tmp_path / "urls.txt"), env=env).code == 0
+        home, urls = _watching(tmp_path, site, env)
         for url in urls:
             site.hang(url, 1.0)  # the first pass takes a while: time to kill a shard in it
         with (home / "daemon.log").open("w") as log:
@@ -177,6 +173,16 @@ def test_the_daemon_shards_a_backlog_and_a_dead_shard_loses_nothing(tmp_path: Pa
     assert "Traceback" not in text, text
     first = re.search(r"pass: (\d+) checked, .* (\d+) errors", text)
     assert first is not None and int(first[1]) + int(first[2]) == len(urls), text
+
+
+def _watching(tmp_path: Path, site: NewsSite, env: dict[str, str]) -> tuple[Path, list[str]]:
+    """A new home watching four articles on each outlet of ``site``, and their URLs."""
+    home = tmp_path / "home"
+    home.mkdir()
+    urls = [publish(site, outlet, f"story-{n}") for outlet in OUTLETS for n in range(4)]
+    (tmp_path / "urls.txt").write_text("".join(u + "\n" for u in urls))
+    assert run_cli(home, "import", str(tmp_path / "urls.txt"), env=env).code == 0
+    return home, urls
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -218,13 +224,9 @@ def _shard_workers(parent: int) -> list[_Proc]:
 def test_a_stopping_daemon_cancels_its_shards_mid_pass(tmp_path: Path) -> None:
     """SIGTERM while every fetch hangs: the daemon and its shard workers stop within the grace
     period, not after the pass, and leave no source leased."""
-    home = tmp_path / "home"
-    home.mkdir()
     env = {**SHARDED, "MONITOR_SCHEDULE__BATCH": "5", "MONITOR_SCHEDULE__GRACE": "1s"}
     with NewsSite(outlets=OUTLETS) as site:
-        urls = [publish(site, outlet, f"story-{n}") for outlet in OUTLETS for n in range(4)]
-        (tmp_path / "urls.txt").write_text("".join(u + "\n" for u in urls))
-        assert run_cli(home, "import", str(tmp_path / "urls.txt"), env=env).code == 0
+        home, urls = _watching(tmp_path, site, env)
         for url in urls:
             site.hang(url, 25)
         daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run"], cwd=home,
