@@ -81,6 +81,7 @@ class ShardPool:
 
     def __init__(self, settings: Settings, shards: int) -> None:
         self.shards = shards
+        self._shard_min = settings.schedule.shard_min
         self._settings = _share(settings, shards)
         self._pool: ProcessPoolExecutor | None = None
         self._stop: Any = None  # a shared byte: 1, the workers cancel their passes
@@ -91,14 +92,10 @@ class ShardPool:
         shards = shard_count(settings.schedule.shards)
         return cls(settings, shards) if shards > 1 else None
 
-    @classmethod
-    def started_for(cls, settings: Settings, sources: int) -> ShardPool | None:
-        """For a pass of about ``sources`` sources: a pool with its workers starting, or None
-        when such a pass is not split."""
-        pool = cls.for_settings(settings) if sources >= settings.schedule.shard_min else None
-        if pool is not None:
-            pool.start()
-        return pool
+    def start_for(self, sources: int) -> None:
+        """Start the workers now if a pass of ``sources`` sources is split over them."""
+        if sources >= self._shard_min:
+            self.start()
 
     def start(self) -> None:
         """Start the workers now (they import the monitor and open their context meanwhile),
@@ -140,16 +137,13 @@ async def run_sharded(
     from monitor.store.sources import release
 
     assert ctx.shards is not None
-    pool, summary = ctx.shards, PassSummary()
-    share = math.ceil(ctx.settings.fetch.concurrency / len(groups))
-    async with ctx.fetcher.reserved(ctx.settings.fetch.concurrency - share):
+    pool, summary, limit = ctx.shards, PassSummary(), ctx.settings.fetch.concurrency
+    async with ctx.fetcher.reserved(limit - _fetch_share(limit, pool.shards)):
         results = await asyncio.gather(local(groups[0]), *(pool.check(g) for g in groups[1:]),
                                        return_exceptions=True)
     for group, result in zip(groups, results, strict=True):
         if isinstance(result, BaseException):
-            if isinstance(result, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
-                raise result
-            if not isinstance(result, BrokenProcessPool | OSError):
+            if not isinstance(result, BrokenProcessPool | OSError):  # not a dead worker
                 raise result
             log.error("a shard process died checking %s sources: %s", len(group), result)
             pool.close()  # a broken pool cannot be used again; the next pass starts new workers
@@ -164,12 +158,17 @@ async def run_sharded(
 
 def _share(settings: Settings, shards: int) -> Settings:
     """A worker's settings: its share of the global fetch limit and of the extraction workers."""
-    cores = shard_count(0)
-    fetch = settings.fetch.model_copy(update={"concurrency": math.ceil(settings.fetch.concurrency / shards)})
-    workers = settings.extract.workers or cores
+    concurrency = _fetch_share(settings.fetch.concurrency, shards)
+    fetch = settings.fetch.model_copy(update={"concurrency": concurrency})
+    workers = settings.extract.workers or shard_count(0)  # 0: one per core, as the pool reads it
     extract = settings.extract.model_copy(update={"workers": max(1, workers // shards)})
     schedule = settings.schedule.model_copy(update={"shards": 1})  # a worker does not split again
     return settings.model_copy(update={"fetch": fetch, "extract": extract, "schedule": schedule})
+
+
+def _fetch_share(concurrency: int, shards: int) -> int:
+    """Each process's share of ``fetch.concurrency`` in a sharded pass."""
+    return math.ceil(concurrency / shards)
 
 
 # ------------------------------------------------------------------ in a worker process

@@ -74,8 +74,8 @@ def run(
 
         async def main() -> None:
             async with home.check_context() as check_ctx:
-                if check_ctx.shards is not None and active >= home.settings.schedule.shard_min:
-                    check_ctx.shards.start()  # they get ready while the daemon starts
+                if check_ctx.shards is not None:
+                    check_ctx.shards.start_for(active)  # they get ready while the daemon starts
                 if sock is None:
                     await Daemon(check_ctx).run()
                 else:
@@ -103,7 +103,9 @@ def check(
     with opened(ctx) as home:
         # a pass that will be split: its shard workers start now, and import and open their
         # context while this process prepares (each takes ~1 s before it can check)
-        shards = ShardPool.started_for(home.settings, len(sources) if sources else _active(home))
+        shards = ShardPool.for_settings(home.settings)
+        if shards is not None:
+            shards.start_for(len(sources) if sources else _active(home))
         try:
             _prepare(home)
             ids = _selected(home, sources or [])
