@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import random
@@ -213,6 +214,78 @@ def test_not_modified_revisit(archive: WarcArchive) -> None:
     assert dict(headers)["Content-Length"] == str(len(HTML))
     archive.close()
     assert_warcio_check(archive.directory / revisit.response.file)
+
+
+def not_modified_revisit(archive: WarcArchive, first: Stored) -> list[tuple[str, str]]:
+    """The headers of a 304 revisit of ``first`` written to ``archive``, as read back."""
+    not_modified = exchange(body=b"", status=304, reason="Not Modified")
+    revisit = archive.write_revisit(not_modified, refers_to=first, refers_to_uri=not_modified.url,
+                                    refers_to_date=WHEN, profile="server-not-modified")
+    status, headers, _ = archive.read_http(revisit.response)
+    assert status == 200 and ("X-Archive-Orig-Status", "304 Not Modified") in headers
+    return headers
+
+
+@pytest.mark.parametrize(("header_bytes", "full_reads"), [(20_000, 0), (70_000, 1)],
+                         ids=["read-on", "past-the-limit"])
+def test_not_modified_revisit_of_a_response_with_large_headers(
+    archive: WarcArchive, monkeypatch: pytest.MonkeyPatch, header_bytes: int, full_reads: int
+) -> None:
+    """Headers that do not end in the first read are read on (20 KB of them, ~15 KB
+    compressed); past what is inflated for headers (64 KiB), the whole record is read."""
+    rng = random.Random(3)
+    noise = base64.b64encode(rng.randbytes(header_bytes * 3 // 4)).decode("ascii")
+    page = rng.randbytes(100_000)
+    base = exchange(body=page)
+    big = [*base.headers, ("X-Trace", noise), *((f"X-Edge-{n}", f"pop-{n}") for n in range(100))]
+    first = archive.write_response(HttpExchange(base.request, 200, "OK", big, page, WHEN, 1))
+    loads: list[RecordRef] = []
+    full = archive._load
+    monkeypatch.setattr(archive, "_load", lambda ref: loads.append(ref) or full(ref))
+
+    headers = not_modified_revisit(archive, first)
+    assert ("X-Trace", noise) in headers and ("X-Edge-99", "pop-99") in headers
+    assert dict(headers)["Content-Length"] == str(len(page))
+    assert len([ref for ref in loads if ref == first.response]) == full_reads
+
+
+class Bucket:
+    """The Storage protocol over a dict of uploaded files, read by range as ObjectStore does."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.reads: list[tuple[str, int, int]] = []
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        self.reads.append((name, offset, length))
+        return self.objects[name][offset:offset + length]
+
+    def closed(self, name: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def upload(self, spool: Path) -> None:
+        for path in warc_files(spool):
+            self.objects[path.name] = path.read_bytes()
+            path.unlink()
+
+
+def test_not_modified_revisit_of_a_response_only_in_object_storage(tmp_path: Path) -> None:
+    bucket = Bucket()
+    page = random.Random(5).randbytes(100_000)
+    with WarcArchive(tmp_path, fsync=False, storage=bucket) as arc:
+        first = arc.write_response(exchange(body=page))
+    bucket.upload(tmp_path)
+
+    with WarcArchive(tmp_path, fsync=False, storage=bucket) as arc:
+        headers = not_modified_revisit(arc, first)
+    assert dict(headers)["Content-Length"] == str(len(page))
+    assert dict(headers)["ETag"] == '"5f2b-1736856000"'
+    [(name, offset, length)] = bucket.reads  # the start of the record, not its 100 KB
+    ref = first.response
+    assert (name, offset) == (ref.file, ref.offset) and length < 8192 < ref.length
 
 
 def test_revisit_refuses_a_payload_that_changed(archive: WarcArchive) -> None:

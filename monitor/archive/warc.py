@@ -44,6 +44,7 @@ PROFILES = {
 }
 _CHUNK = 1 << 16  # read size, and how much of a record's start is kept for its header
 _HEAD_STEP = 4096  # inflated at a time looking for the end of a record's headers
+_HEAD_READ = 4096  # first read of a member for its headers (~1-2 KB inflated on news pages)
 OWN_NAME = re.compile(r"monitor-(\d{8}T\d{12})-\d+-[0-9a-f]{4}\.warc\.gz")  # only these are cut or pruned
 _LENGTH_RE = re.compile(rb"(?im)^content-length:[ \t]*(\d+)\s*$")
 _LOADER = ArcWarcRecordLoader(verify_http=False, arc2warc=False)
@@ -347,20 +348,30 @@ class WarcArchive:
 
     def read_raw(self, ref: RecordRef) -> bytes:
         """The stored gzip member bytes of ``ref``."""
+        return self._read_part(ref, 0, ref.length)
+
+    def _read_part(self, ref: RecordRef, start: int, size: int) -> bytes:
+        """``size`` bytes of ``ref``'s member from ``start``: from the spool while its file is
+        there, else (uploaded) by a ranged read from storage."""
         path = self._path(ref.file)
         if ref.offset < 0 or ref.length <= 0:
             raise ArchiveError(f"{ref.file}: bad reference {ref.offset}+{ref.length}")
         try:
-            with open(path, "rb") as fh:
-                fh.seek(ref.offset)
-                raw = fh.read(ref.length)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError as exc:
             if self.storage is None:
                 raise ArchiveError(f"{ref.file}: {exc.strerror or exc}") from exc
-            raw = self.storage.read(ref.file, ref.offset, ref.length)  # uploaded: a ranged read
+            raw = self.storage.read(ref.file, ref.offset + start, size)
         except OSError as exc:
             raise ArchiveError(f"{ref.file}: {exc.strerror or exc}") from exc
-        if len(raw) != ref.length:
+        else:
+            try:  # a bare descriptor: a buffered file object cost more than reading 4 KiB
+                raw = os.pread(fd, size, ref.offset + start)
+            except OSError as exc:
+                raise ArchiveError(f"{ref.file}: {exc.strerror or exc}") from exc
+            finally:
+                os.close(fd)
+        if len(raw) != size:
             raise ArchiveError(f"{ref.file}: no {ref.length} bytes at offset {ref.offset}")
         return raw
 
@@ -396,11 +407,18 @@ class WarcArchive:
         return "response", status, headers, body
 
     def _load_head(self, ref: RecordRef) -> Any:
-        """The record with its headers parsed, inflating only its first 64 KiB when the WARC
-        and HTTP headers end there (a 304 revisit needs the original's headers, not its body)."""
-        inflater, rest, head = zlib.decompressobj(16 + zlib.MAX_WBITS), self.read_raw(ref), b""
+        """The record with its headers parsed, reading and inflating only the start of its
+        member while the WARC and HTTP headers end within 64 KiB (a 304 revisit needs the
+        original's headers, not its body); anything doubtful is left to the full read."""
+        inflater, head, rest = zlib.decompressobj(16 + zlib.MAX_WBITS), b"", b""
+        done, size = 0, _HEAD_READ
         try:  # a few KiB at a time: inflating 64 KiB of body cost more than the rest of a revisit
-            while rest and len(head) < _CHUNK:
+            while len(head) < _CHUNK:
+                if not rest:  # all read so far is inflated: read on, twice as much each time
+                    if done >= ref.length or inflater.eof:
+                        return self._load(ref)
+                    rest = self._read_part(ref, done, min(size, ref.length - done))
+                    done, size = done + len(rest), size * 2
                 head += inflater.decompress(rest, _HEAD_STEP)
                 rest = inflater.unconsumed_tail
                 warc_end = head.find(b"\r\n\r\n")
@@ -428,10 +446,11 @@ class WarcArchive:
         except Exception as exc:  # warcio raises several kinds on malformed headers
             raise ArchiveError(f"{where}: not a WARC record ({exc})") from exc
 
-    def _path(self, name: str) -> Path:
-        if not name or Path(name).name != name or name in (".", ".."):
+    def _path(self, name: str) -> str:
+        """A str, checked without Path objects: building one cost more than reading 4 KiB."""
+        if not name or "/" in name or name in (".", ".."):
             raise ArchiveError(f"not a file name in the archive: {name!r}")
-        return self.directory / name
+        return os.path.join(self.directory, name)
 
     def recover(self, committed_ends: dict[str, int]) -> list[str]:
         """Cut torn trailing records from files no writer holds; one line per file fixed."""
