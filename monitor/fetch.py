@@ -1,16 +1,16 @@
-"""Fetching: one shared async httpx client with timeouts, body limit, redirects
-recorded hop by hop, conditional GET, and global and per-host concurrency limits.
+"""Fetching: timeouts, body limit, redirects recorded hop by hop, conditional GET, and
+global and per-host concurrency limits, over the connections of monitor/transport.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
-import weakref
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime
 from urllib.parse import urljoin
 
@@ -20,6 +20,7 @@ from monitor.clock import Clock
 from monitor.exchange import FetchError, Headers, Hop, HttpExchange, HttpRequest
 from monitor.guard import RefusedURL, is_private, refuse_private
 from monitor.settings import FetchSettings
+from monitor.transport import Connections, remote_ip
 from monitor.urls import host_of
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -53,17 +54,17 @@ class Fetcher:
         timeout = httpx.Timeout(
             settings.timeout.total_seconds(), connect=settings.connect_timeout.total_seconds()
         )
-        if transport is None:
-            transport = OriginPools(settings)
-        self._client = httpx.AsyncClient(
-            timeout=timeout,
-            headers={"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},
-            follow_redirects=False,
-            transport=transport,
-        )
+        # the hop's requests are built here and handed to the transport: httpx's client adds
+        # nothing this fetcher uses (it follows redirects itself, sends no auth) but costs
+        # ~0.2 ms per request, half of it a cookie jar that would carry one site's cookies
+        # into every later check (a paywall's meter); cookies live for one fetch, see fetch()
+        self._transport = transport or Connections(settings)
+        self._extensions = {"timeout": timeout.as_dict()}
+        self._headers = [(b"Accept", b"text/html,application/xhtml+xml,*/*;q=0.8"),
+                         *_client_headers(), (b"User-Agent", user_agent.encode("latin-1"))]
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     @asynccontextmanager
     async def reserved(self, permits: int) -> AsyncIterator[None]:
@@ -91,12 +92,13 @@ class Fetcher:
         t0 = time.monotonic()
         hops: list[Hop] = []
         conditional = _conditional_headers(etag, last_modified)
+        cookies = httpx.Cookies()  # set by one hop for the next (a consent or cookie check)
         current = url
         while True:
             try:
                 if not private_ok:
                     await refuse_private(current)
-                exchange = await self._get_once(current, conditional, started, t0, hops)
+                exchange = await self._get_once(current, conditional, cookies, started, t0, hops)
                 if not private_ok and exchange.remote_ip and is_private(exchange.remote_ip):
                     raise RefusedURL(f"the answer came from a private address ({exchange.remote_ip})")
             except RefusedURL as refused:
@@ -116,26 +118,40 @@ class Fetcher:
             current, conditional = target, {}
 
     async def _get_once(
-        self, url: str, extra: dict[str, str], started: datetime, t0: float, hops: list[Hop]
+        self, url: str, extra: dict[str, str], cookies: httpx.Cookies, started: datetime,
+        t0: float, hops: list[Hop],
     ) -> HttpExchange:
         host = host_of(url)
         async with self._global, self._hosts[host], self._host_slot(host):
+            limit = self._settings.timeout.total_seconds()
             try:
-                return await self._stream(url, extra, started, t0, hops)
+                # the whole answer, not each read: a server dripping a byte at a time never
+                # trips httpx's or aiohttp's per-read timeouts
+                async with asyncio.timeout(limit):
+                    return await self._stream(url, extra, cookies, started, t0, hops)
+            except TimeoutError:
+                raise FetchFailed("timeout", f"no complete answer within {limit:g}s") from None
             except httpx.HTTPError as exc:
                 raise FetchFailed(*classify_error(exc)) from None
             except ssl.SSLError as exc:
                 raise FetchFailed("tls", str(exc)) from None
 
     async def _stream(
-        self, url: str, extra: dict[str, str], started: datetime, t0: float, hops: list[Hop]
+        self, url: str, extra: dict[str, str], cookies: httpx.Cookies, started: datetime,
+        t0: float, hops: list[Hop],
     ) -> HttpExchange:
-        request = self._client.build_request("GET", url, headers=extra)
-        response = await self._client.send(request, stream=True)
+        headers = [*self._headers, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())]
+        request = httpx.Request("GET", url, headers=headers, extensions=self._extensions)
+        if cookies:
+            cookies.set_cookie_header(request)
+        response = await self._transport.handle_async_request(request)
+        response.request = request
         try:
             body = await self._read_body(response)
         finally:
             await response.aclose()
+        if "set-cookie" in response.headers:
+            cookies.extract_cookies(response)
         return HttpExchange(
             request=HttpRequest("GET", url, _raw(request.headers.raw)),
             status=response.status_code,
@@ -144,7 +160,7 @@ class Fetcher:
             body=body,
             fetched_at=started,
             elapsed_ms=_ms(t0),
-            remote_ip=_remote_ip(response),
+            remote_ip=remote_ip(response),
             redirects=list(hops),
         )
 
@@ -160,85 +176,6 @@ class Fetcher:
                 raise FetchFailed("too_large", f"body over max_bytes {limit}")
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-class OriginPools(httpx.AsyncBaseTransport):
-    """httpx's own transport, one per origin (scheme, host, port), each with a pool of at most
-    ``per_host`` connections.
-
-    httpcore's pool scans all its connections twice per request (when it is queued and when its
-    response is closed) and, for each idle one, builds a list of all of them and asks the socket
-    whether the server closed it: quadratic in the number of connections. One shared pool for 10
-    hosts × 2 connections cost ~0.5 ms of CPU per fetch, a third of all the fetch cost. Per
-    origin a scan looks at one or two connections. Pools unused for ``keepalive`` seconds, and the
-    least recently used beyond ``concurrency * 4``, are closed (with their idle connections)."""
-
-    def __init__(self, settings: FetchSettings, *, keepalive: float = 5.0) -> None:
-        self._http2 = settings.http2
-        self._limits = httpx.Limits(max_connections=settings.per_host, keepalive_expiry=keepalive)
-        self._tls = httpx.create_ssl_context(verify=settings.verify_tls)  # one CA load, shared
-        self._keepalive = keepalive
-        self._most = settings.concurrency * 4
-        self._pools: OrderedDict[tuple[bytes, bytes, int | None], _Pool] = OrderedDict()
-        self._swept = time.monotonic()
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        key = (request.url.raw_scheme, request.url.raw_host, request.url.port)
-        pool = self._pools.get(key)
-        if pool is None:
-            await self._sweep()
-            transport = httpx.AsyncHTTPTransport(verify=self._tls, http2=self._http2, limits=self._limits)
-            pool = self._pools[key] = _Pool(transport)
-        else:
-            self._pools.move_to_end(key)
-        pool.used, pool.busy = time.monotonic(), pool.busy + 1
-        try:
-            response = await pool.transport.handle_async_request(request)
-        except BaseException:
-            pool.busy -= 1
-            raise
-        response.stream = _Counted(response.stream, pool)
-        return response
-
-    async def _sweep(self) -> None:
-        now = time.monotonic()
-        if len(self._pools) < self._most and now - self._swept < self._keepalive:
-            return
-        self._swept = now
-        for key, pool in list(self._pools.items()):
-            if pool.busy == 0 and (len(self._pools) >= self._most or now - pool.used > self._keepalive):
-                del self._pools[key]
-                await pool.transport.aclose()
-
-    async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), OrderedDict()
-        for pool in pools:
-            await pool.transport.aclose()
-
-
-class _Pool:
-    __slots__ = ("busy", "transport", "used")
-
-    def __init__(self, transport: httpx.AsyncHTTPTransport) -> None:
-        self.transport, self.used, self.busy = transport, 0.0, 0
-
-
-class _Counted(httpx.AsyncByteStream):
-    """A response body that tells its pool when it is closed (the connection is free again)."""
-
-    def __init__(self, inner: httpx.SyncByteStream | httpx.AsyncByteStream, pool: _Pool) -> None:
-        assert isinstance(inner, httpx.AsyncByteStream)
-        self._inner, self._pool, self._open = inner, pool, True
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        if self._open:
-            self._open = False
-            self._pool.busy -= 1
-        await self._inner.aclose()
 
 
 class FetchFailed(Exception):
@@ -303,31 +240,17 @@ def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[st
     return headers
 
 
+@functools.cache
+def _client_headers() -> list[tuple[bytes, bytes]]:
+    """What httpx's client sends besides ours: Accept-Encoding names the codings httpx can
+    decode on this install (brotli and zstd only when their packages are there)."""
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
+    with client:
+        return [(k, v) for k, v in client.headers.raw if k.lower() in (b"accept-encoding", b"connection")]
+
+
 def _raw(pairs: list[tuple[bytes, bytes]]) -> Headers:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]
-
-
-# the remote IP of each connection, asked once: anyio answers by building a dict of all the
-# socket's attributes (and a getpeername call) each time
-_IPS: weakref.WeakKeyDictionary[object, str | None] = weakref.WeakKeyDictionary()
-
-
-def _remote_ip(response: httpx.Response) -> str | None:
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return None
-    try:
-        return _IPS[stream]
-    except (KeyError, TypeError):
-        pass
-    try:
-        address = stream.get_extra_info("server_addr")
-    except Exception:  # transports differ; the IP is a nicety, never a failure
-        return None
-    ip = str(address[0]) if address else None
-    with suppress(TypeError):  # a stream without weak references is asked each time
-        _IPS[stream] = ip
-    return ip
 
 
 def _ms(t0: float) -> int:

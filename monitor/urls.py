@@ -8,6 +8,7 @@ the rest as is, in order. ``courlan.is_external``-style helpers are not needed.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -70,6 +71,7 @@ def _is_tracking(key: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a pass asks for each source's host several times
 def host_of(url: str) -> str:
     """The URL's authority (host and port): what politeness and the offline guard count."""
     parts = urlsplit(url)

@@ -11,10 +11,12 @@ from sqlmodel import col, select
 from monitor.archive.restore import find_copy, html_bytes
 from monitor.check import check_source
 from monitor.clock import ManualClock
+from monitor.fetch import Fetcher
 from monitor.home import Home
+from monitor.settings import FetchSettings
 from monitor.store import session
 from monitor.store.models import Capture, Version
-from tests.conftest import PARAGRAPHS, checking, publish
+from tests.conftest import PARAGRAPHS, publish
 from tests.conftest import add_sources as _add
 from tests.conftest import events_of as _events
 from tests.conftest import one_pass as _pass
@@ -202,8 +204,8 @@ def test_a_check_survives_a_hanging_server(site: NewsSite, home: Home, clock: Ma
     site.hang(url, seconds=5)
 
     async def run() -> str:
-        async with checking(home, clock) as ctx:
-            ctx.fetcher._client.timeout = __import__("httpx").Timeout(0.3)
+        fetcher = Fetcher(FetchSettings(timeout=timedelta(seconds=0.3)), "ua", clock)
+        async with home.check_context(clock, fetcher=fetcher) as ctx:
             return (await check_source(ctx, sid)).signal
 
     assert asyncio.run(run()) == "transient"

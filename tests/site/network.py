@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import aiohttp
 import httpcore
 import httpx
 import trustme
@@ -71,6 +72,28 @@ class _ResolvingBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class SiteResolver(aiohttp.abc.AbstractResolver):
+    """The same lookups for aiohttp (the monitor's HTTP/1.1 connections, monitor/transport.py)."""
+
+    def __init__(self, resolve: Callable[[str], str | None]) -> None:
+        self._resolve = resolve
+        self._system = aiohttp.ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[aiohttp.abc.ResolveResult]:
+        name = host.lower().rstrip(".")
+        if not name.endswith(TEST_TLD):
+            return await self._system.resolve(host, port, family)
+        address = self._resolve(name)
+        if address is None:
+            raise socket.gaierror(-2, "Name or service not known")
+        return [{"hostname": host, "host": address, "port": port, "family": socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST}]
+
+    async def close(self) -> None:
+        await self._system.close()
 
 
 class SiteTransport(httpx.AsyncHTTPTransport):

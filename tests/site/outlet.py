@@ -90,6 +90,7 @@ class Outlet:
             lambda: deque(maxlen=shared.log_limit))
         self.bodies: dict[str, bytes] = {}
         self.connections: set[socket.socket] = set()
+        self.accepted = 0  # connections ever opened (keep-alive reuses them)
         self.server: _Server | None = None
 
     @property
@@ -245,6 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         outlet = self.server.outlet
         with outlet.shared.lock:
             outlet.connections.add(self.request)
+            outlet.accepted += 1
         try:
             if isinstance(self.request, ssl.SSLSocket):
                 self.request.do_handshake()

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .network import SiteTransport, authority
+from .network import SiteResolver, SiteTransport, authority
 from .outlet import LOOPBACK, Outlet, Rule, Shared
 from .pages import Article
 
@@ -112,6 +112,10 @@ class NewsSite:
         like a DNS miss, connects to every other host as usual and trusts only the test CA.
         """
         return SiteTransport(self._resolve)
+
+    def resolver(self) -> SiteResolver:
+        """The same name lookups for aiohttp (``monitor.transport.Connections(resolver=…)``)."""
+        return SiteResolver(self._resolve)
 
     def dns_fail(self, outlet: str, broken: bool = True) -> None:
         """Make a named outlet's host name stop resolving (``broken=False``: resolve again);
@@ -270,6 +274,12 @@ class NewsSite:
         out, path = self._locate(url)
         with self._lock:
             return out.hits[path]
+
+    def connections_accepted(self, outlet: str) -> int:
+        """How many connections the outlet has accepted since it started."""
+        out = self._outlets[outlet]
+        with self._lock:
+            return out.accepted
 
     def peak_in_flight(self, outlet: str) -> int:
         """The most requests the outlet was answering at one time (from arrival until the answer
