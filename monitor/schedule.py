@@ -107,10 +107,15 @@ async def run_pass(
     memory at once; a pass of 100,000 sources never holds them all. Their rows are
     committed in groups (monitor/store/commit.py), after one fsync of the WARC records.
     A pass of at least ``schedule.shard_min`` sources is split by host over the context's
-    shard processes (monitor/shards.py).
+    shard processes (monitor/shards.py), once they are ready: their start-up (~1 s, once for
+    a daemon) is not the pass's time, and the pass ends no later for it, since the last group
+    to finish is theirs either way.
     """
-    started = time.monotonic()
     groups = shard_groups(ctx, source_ids)
+    if groups is not None:
+        assert ctx.shards is not None
+        await ctx.shards.ready()
+    started = time.monotonic()
     if groups is None:
         summary = await check_sources(ctx, source_ids, progress)
     else:

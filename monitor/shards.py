@@ -30,7 +30,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.util import Finalize
 from typing import TYPE_CHECKING, Any
@@ -84,6 +84,7 @@ class ShardPool:
         self._shard_min = settings.schedule.shard_min
         self._settings = _share(settings, shards)
         self._pool: ProcessPoolExecutor | None = None
+        self._started: list[Future[None]] = []  # one per worker, done once it is ready
         self._stop: Any = None  # a shared byte: 1, the workers cancel their passes
 
     @classmethod
@@ -107,8 +108,13 @@ class ShardPool:
             self._stop = context.RawValue("b", 0)
             self._pool = ProcessPoolExecutor(self.shards - 1, mp_context=context, initializer=_worker_ready,
                                              initargs=(self._settings, self._stop))
-            for _ in range(self.shards - 1):
-                self._pool.submit(_noop)
+            self._started = [self._pool.submit(_noop) for _ in range(self.shards - 1)]
+
+    async def ready(self) -> None:
+        """Start the workers if they are not, and wait until they have opened their contexts (a
+        worker that failed to is the pass's to report, as a dead one)."""
+        self.start()
+        await asyncio.gather(*map(asyncio.wrap_future, self._started), return_exceptions=True)
 
     async def check(self, ids: list[int]) -> PassSummary:
         """Check these sources in a worker process; its pass summary."""
@@ -123,7 +129,7 @@ class ShardPool:
         if self._pool is not None:
             self._stop.value = 1
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            self._pool, self._started = None, []
 
 
 async def run_sharded(
