@@ -1,9 +1,10 @@
 """Group commit: the row changes of many concurrent checks in one transaction.
 
 A check hands its changes to :class:`GroupCommit` as a function of a session. One writer
-takes whatever is queued (waiting ``window`` for more, at most ``max_batch``), runs
-``before_commit`` once (the WARC archive's fsync: the bytes are on disk before the rows
-that point to them commit), applies every change in one session and commits once.
+takes whatever is queued (waiting while more keep coming, ``_gather``; at most
+``max_batch``), runs ``before_commit`` once (the WARC archive's fsync: the bytes are on disk
+before the rows that point to them commit), applies every change in one session and
+commits once.
 SQLite pays one commit per batch instead of one per check, and the rows a batch touches
 are read in one query per table (``preload``) instead of one per check.
 
@@ -43,10 +44,11 @@ class GroupCommit:
     """One writer for the changes of many checks; ``async with`` it around a pass."""
 
     def __init__(self, engine: Engine, *, before_commit: Callable[[], None] = lambda: None,
-                 window: float = 0.005, max_batch: int = 256) -> None:
+                 window: float = 0.005, linger: float = 0.1, max_batch: int = 256) -> None:
         self._engine = engine
         self._before_commit = before_commit
         self._window = window
+        self._linger = linger
         self._max = max_batch
         self._queue: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
@@ -63,8 +65,7 @@ class GroupCommit:
 
     async def _write(self) -> None:
         while self._queue:
-            if len(self._queue) < self._max:
-                await asyncio.sleep(self._window)  # let the checks in flight join this batch
+            await self._gather()
             batch, self._queue = self._queue[: self._max], self._queue[self._max:]
             try:
                 # in the event loop's thread: the fsync and the commit block it for a moment once
@@ -84,6 +85,20 @@ class GroupCommit:
                     pending.future.set_result(value)
                 else:
                     pending.future.set_exception(value)
+
+    async def _gather(self) -> None:
+        """Let the checks in flight join the batch: wait ``window``, and again while more keep
+        joining, ``linger`` at most. Alone a check waits one window. In a busy pass one window
+        gathered ~25 checks, and the batch's queries, statements, fsync and commit were a third
+        of their commit CPU; lingering, ~140 share them (2,000 304s in one process: 0.38 ->
+        0.24 ms of commit CPU per check, 1.34 -> 1.12 ms in all, and 2.8 -> 2.3 s)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._linger
+        while len(self._queue) < self._max:
+            queued = len(self._queue)
+            await asyncio.sleep(self._window)
+            if len(self._queue) == queued or loop.time() >= until:
+                return
 
     def _commit(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
         """fsync, then one transaction; on failure, one per change."""
