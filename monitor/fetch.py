@@ -115,10 +115,10 @@ class Fetcher:
                                   started, _ms(t0), list(hops))
             target = urljoin(current, location)
             hops.append(Hop(current, exchange.status, target))
-            current, conditional = target, {}
+            current, conditional = target, []
 
     async def _get_once(
-        self, url: str, extra: dict[str, str], cookies: httpx.Cookies, started: datetime,
+        self, url: str, extra: list[tuple[bytes, bytes]], cookies: httpx.Cookies, started: datetime,
         t0: float, hops: list[Hop],
     ) -> HttpExchange:
         host = host_of(url)
@@ -137,11 +137,10 @@ class Fetcher:
                 raise FetchFailed("tls", str(exc)) from None
 
     async def _stream(
-        self, url: str, extra: dict[str, str], cookies: httpx.Cookies, started: datetime,
+        self, url: str, extra: list[tuple[bytes, bytes]], cookies: httpx.Cookies, started: datetime,
         t0: float, hops: list[Hop],
     ) -> HttpExchange:
-        headers = [*self._headers, *((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())]
-        request = httpx.Request("GET", url, headers=headers, extensions=self._extensions)
+        request = httpx.Request("GET", url, headers=[*self._headers, *extra], extensions=self._extensions)
         if cookies:
             cookies.set_cookie_header(request)
         response = await self._transport.handle_async_request(request)
@@ -231,12 +230,12 @@ def consistent_headers(headers: Headers, body_length: int) -> Headers:
     return out
 
 
-def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
-    headers = {}
+def _conditional_headers(etag: str | None, last_modified: str | None) -> list[tuple[bytes, bytes]]:
+    headers = []
     if etag:
-        headers["If-None-Match"] = etag
+        headers.append((b"If-None-Match", etag.encode("latin-1")))
     if last_modified:
-        headers["If-Modified-Since"] = last_modified
+        headers.append((b"If-Modified-Since", last_modified.encode("latin-1")))
     return headers
 
 

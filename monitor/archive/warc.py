@@ -372,7 +372,7 @@ class WarcArchive:
             finally:
                 os.close(fd)
         if len(raw) != size:
-            raise ArchiveError(f"{ref.file}: no {ref.length} bytes at offset {ref.offset}")
+            raise ArchiveError(f"{ref.file}: no {size} bytes at offset {ref.offset + start}")
         return raw
 
     def read_http(self, ref: RecordRef) -> tuple[int, list[tuple[str, str]], bytes]:
