@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procrastinate.jobs import Status
 from sqlalchemy import text
 from sqlmodel import col, select
 
@@ -253,6 +254,51 @@ def test_one_job_per_source_and_a_job_for_a_checked_period_does_nothing(
                        f"{due_mark(source_row(pg_home, source_id).next_check_at)})"]
     assert len(_captures(pg_home)[source_id]) == 1
     assert source_row(pg_home, source_id).lease_until is None
+
+
+def test_a_stalled_job_whose_source_was_queued_again_is_dropped_and_the_newer_job_checks(
+    pg_home: Home, site: NewsSite, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker dies after taking a job but before leasing its source: the next tick sees the
+    source due and unleased and queues it again. The dead one's job, still ``doing``, holds
+    the source's procrastinate lock; it cannot go back to ``todo`` beside the newer job (one
+    queued job per source), so the dispatcher must end it, or the newer job never runs."""
+    clock = ManualClock()
+    [source_id] = add_sources(pg_home, clock, publish(site, "apnews", "orphaned"))
+    due = due_mark(source_row(pg_home, source_id).next_check_at)
+
+    async def run() -> tuple[int, str, str, Any, list[str]]:
+        dsn = conninfo(pg_home.settings.db_url)
+        await ensure_schema(dsn)
+        app = build_app(dsn)
+        async with checking(pg_home, clock) as ctx, app.open_async():
+            manager = app.job_manager
+            dead = await manager.register_worker()
+            stalled = await app.configure_task(
+                CHECK_TASK, lock=source_lock(source_id), queueing_lock=source_lock(source_id),
+            ).defer_async(source_id=source_id, due_at=due)
+            taken = await manager.fetch_job([CHECKS], dead)
+            assert taken is not None and taken.id == stalled
+            first = await Dispatcher(ctx, app).tick()  # its worker still beats: not stalled yet
+            with pg_home.engine.begin() as connection:
+                connection.execute(text("UPDATE procrastinate_workers SET last_heartbeat = "
+                                        "now() - interval '1 hour' WHERE id = :id"), {"id": dead})
+            second = await Dispatcher(ctx, app).tick()
+            results: list[str] = []
+            await app.run_worker_async(queues=[CHECKS], wait=False, install_signal_handlers=False,
+                                       additional_context={"check": ctx}, listen_notify=False,
+                                       worker_middleware=[_keep_results(results)])
+            status = await manager.get_job_status_async(stalled)
+            return stalled, first, second, status, results
+
+    with caplog.at_level("WARNING", logger="monitor.dispatcher"):
+        stalled, first, second, status, results = asyncio.run(run())
+    assert first.startswith("tick: 1 checks queued")
+    assert second.startswith("tick: 0 checks queued, 1 still queued from earlier ticks")
+    assert status == Status.ABORTED
+    assert f"job {stalled} " in caplog.text and "dropped: a newer job does its work" in caplog.text
+    assert results == [f"source {source_id}: ok (archived)"]  # the newer job ran
+    assert len(_captures(pg_home)[source_id]) == 1
 
 
 def _keep_results(results: list[str]) -> Callable[..., Any]:

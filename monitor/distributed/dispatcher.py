@@ -22,7 +22,6 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -204,24 +203,28 @@ async def retry_stalled(ctx: CheckContext, app: App) -> int:
         try:
             await manager.retry_job(job)
         except exceptions.UniqueViolation:
-            await _give_up(ctx, app, [job])  # a newer job of the same source is queued: it will do
+            await _give_up(ctx, app, job)  # a newer job of the same source is queued: it will do
             continue
-        except exceptions.ConnectorException:
-            continue  # another dispatcher requeued it first
+        except exceptions.ConnectorException as exc:  # another dispatcher requeued it first
+            log.info("job %s of a stalled worker not handed on: %s", job.id, exc)
+            continue
         log.warning("job %s %s of a stalled worker handed to another worker", job.id, job.call_string)
         retried += 1
     return retried
 
 
-async def _give_up(ctx: CheckContext, app: App, jobs: Sequence[Job]) -> None:
-    for job in jobs:
-        try:
-            await app.job_manager.finish_job(job, status=Status.CANCELLED, delete_job=False)
-        except exceptions.ConnectorException:
-            continue
-        log.warning("job %s %s of a stalled worker dropped: a newer job does its work",
-                    job.id, job.call_string)
-        with session(ctx.engine) as db:  # and its lease, so the newer job may check at once
-            db.exec(update(Source).where(col(Source.lease_owner) == job_owner(job.id))
-                    .values(lease_until=None, lease_owner=None))
-            db.commit()
+async def _give_up(ctx: CheckContext, app: App, job: Job) -> None:
+    """End a stalled job whose source has a newer job queued: while it stays ``doing``, its
+    lock keeps the newer one from running. procrastinate ends a running job only as
+    succeeded, failed or aborted (``cancelled`` is for jobs not started); aborted says it."""
+    try:
+        await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+    except exceptions.ConnectorException as exc:  # another dispatcher ended it first
+        log.info("job %s of a stalled worker not dropped: %s", job.id, exc)
+        return
+    log.warning("job %s %s of a stalled worker dropped: a newer job does its work",
+                job.id, job.call_string)
+    with session(ctx.engine) as db:  # and its lease, so the newer job may check at once
+        db.exec(update(Source).where(col(Source.lease_owner) == job_owner(job.id))
+                .values(lease_until=None, lease_owner=None))
+        db.commit()
