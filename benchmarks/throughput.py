@@ -17,9 +17,10 @@ of the time. The static home serves the imitation articles.
   monitor has it), timed in a process pool of all cores; bound = cores / median;
 - churning home (N sources, outlets in ``churn`` mode: ``__NEXT_DATA__`` blob, nonces and
   a comment re-randomised per request): pass 1 archives every article; then P passes with
-  the articles unchanged (``churn``: the fast path should extract nothing), then P passes
-  each after every article was edited (``edited``: full extraction of every page, target
-  >= 80% of the bound);
+  the articles unchanged (``churn``, the issue's churning pages: target >= 80% of the
+  bound, which the fast path passes by extracting nothing), then P passes each after every
+  article was edited (``edited``, a stress case beyond the issue's targets: full extraction
+  and a diff of every page, its rate shown as a share of the median and the mean bound);
 - static home (M sources): pass 1 archives; P passes of 304s (``etag`` outlets), then the
   outlets stop sending validators and P passes get the identical bytes (``identical``);
   target >= 1,000 checks/s, and no extraction.
@@ -73,7 +74,7 @@ from benchmarks.measure import (  # noqa: E402
 from benchmarks.pageserver import PageServer, Spec  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "article-extraction-benchmark" / "html"
-TARGET_BOUND_SHARE = 0.8  # edited pages: >= 80% of the extraction bound
+TARGET_BOUND_SHARE = 0.8  # churning pages: >= 80% of the extraction bound
 TARGET_UNCHANGED = 1000.0  # checks/s for 304 and identical payloads
 
 
@@ -164,8 +165,9 @@ def _timed_extraction(page: tuple[bytes, str]) -> float:
     return time.perf_counter() - started
 
 
-def extraction_bound(urls: Sequence[str]) -> tuple[float, float, int, str]:
-    """(median seconds, bound in pages/s, cores, what was timed) over the served pages."""
+def extraction_bound(urls: Sequence[str]) -> tuple[float, float, float, int, str]:
+    """(median seconds, bound in pages/s, mean-based bound, cores, what was timed) over the
+    served pages."""
     from monitor import extract
 
     with ThreadPoolExecutor(8) as pool:
@@ -179,7 +181,7 @@ def extraction_bound(urls: Sequence[str]) -> tuple[float, float, int, str]:
             else "extract_article")
     # the issue states its bound by the median; a pass over these pages is bounded by the mean
     what += f"; mean {mean * 1000:.1f} ms → {cores / mean:.0f} pages/s"
-    return median, cores / median, cores, what
+    return median, cores / median, cores / mean, cores, what
 
 
 # ------------------------------------------------------------------ running passes
@@ -289,12 +291,13 @@ def _count(values: list[int | None]) -> str:
     return "?" if any(v is None for v in values) else str(sum(v or 0 for v in values))
 
 
-def summary_rows(passes: list[Pass], bound: float) -> list[list[str]]:
+def summary_rows(passes: list[Pass], bound: float, mean_bound: float) -> list[list[str]]:
     """One row per scenario over all its passes: sums of checks, seconds, CPU, bytes."""
     rows = [["scenario", "checks", "checks/s", "target", "ratio", "extracted", "by fingerprint",
              "CPU ms/chk", "main ms/chk", "server ms/req", "RSS MB", "KB/chk"]]
-    targets = {"first": (None, "-"), "churn": (None, "extracted 0"),
-               "edited": (TARGET_BOUND_SHARE * bound, f">= {TARGET_BOUND_SHARE:.0%} of bound"),
+    targets = {"first": (None, "-"),
+               "churn": (TARGET_BOUND_SHARE * bound, f">= {TARGET_BOUND_SHARE:.0%} of bound"),
+               "edited": (None, "- (stress case)"),
                "304": (TARGET_UNCHANGED, ">= 1,000, extracted 0"),
                "identical": (TARGET_UNCHANGED, ">= 1,000, extracted 0")}
     for scenario, (target, label) in targets.items():
@@ -304,8 +307,9 @@ def summary_rows(passes: list[Pass], bound: float) -> list[list[str]]:
         checks = sum(p.sources for p in chosen)
         rate = checks / sum(p.seconds for p in chosen)
         ratio = f"{rate / target:.2f}" if target else "-"
-        if scenario == "edited":
-            ratio += f" ({rate / bound:.0%} of bound)"
+        if scenario in ("churn", "edited"):
+            share = f"{rate / bound:.0%} of bound, {rate / mean_bound:.0%} of mean bound"
+            ratio = share if ratio == "-" else f"{ratio} ({share})"
         requests = sum(sum(p.statuses.values()) for p in chosen) or 1
         rows.append([scenario, str(checks), f"{rate:.0f}", label, ratio,
                      _count([p.line.extracted for p in chosen]),
@@ -348,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  else f"tests.site article templates of {sizes[0] / KB:.0f} KB")
         print(f"site: benchmarks/pageserver.py in its own process per home (pids {churning.pid}, "
               f"{static.pid}); churning home: {pages}; static home: tests.site article templates")
-        median, bound, cores, what = extraction_bound(churning.urls[:opts.bound_pages])
+        median, bound, mean_bound, cores, what = extraction_bound(churning.urls[:opts.bound_pages])
         print(f"extraction bound: median {median * 1000:.1f} ms ({what}) over "
               f"{min(opts.bound_pages, opts.sources)} served pages in a pool of {cores} → "
               f"{bound:.0f} pages/s on {cores} cores", flush=True)
@@ -364,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(top, ignore_errors=True)
     print(f"\n{load_line()}; all passes of each scenario (checks/s over the monitor's own "
           "pass times, CPU with start-up):")
-    print_table(summary_rows(passes, bound))
+    print_table(summary_rows(passes, bound, mean_bound))
     found = [line for p in passes for line in problems(p)]
     for line in found:
         print("FAIL:", line)
