@@ -222,15 +222,24 @@ def _mutate_comments(page: bytes, rng: random.Random) -> bytes:
     return page[:found.start(1)] + f" cached {rng.random()} ".encode() + page[found.end(1):]
 
 
+_HIDDEN = re.compile(rb"(?is)<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>|<!--.*?-->")
+
+
 def _article_edits(page: bytes, text: str, rng: random.Random) -> Iterator[tuple[str, bytes, str]]:
     """(kind, edited page, a word the article must then contain or "") for edits the
     extraction must see, located in the HTML through the extracted text."""
-    words = [w for w in set(re.findall(r"\b[A-Za-z]{6,}\b", text))
-             if len(re.findall(rb"\b" + w.encode() + rb"\b", page)) == 1]
-    if words:
-        word = rng.choice(sorted(words))
-        at = re.search(rb"\b" + word.encode() + rb"\b", page)
-        assert at is not None
+    # a word written once in the page outside script source, styles and comments: many pages
+    # repeat their article in a state blob, so "once in the page" left a fifth of them unedited
+    hidden = [m.span() for m in _HIDDEN.finditer(page)]
+    seen: dict[str, re.Match[bytes]] = {}
+    for word in sorted(set(re.findall(r"\b[A-Za-z]{6,}\b", text))):
+        places = [m for m in re.finditer(rb"\b" + word.encode() + rb"\b", page)
+                  if not any(start <= m.start() < end for start, end in hidden)]
+        if len(places) == 1:
+            seen[word] = places[0]
+    if seen:
+        word = rng.choice(sorted(seen))
+        at = seen[word]
         new = word[::-1].lower() + "x"
         yield "word", page[:at.start()] + new.encode() + page[at.end():], new
         yield "whitespace", page[:at.start()] + b" \n  " + page[at.start():], ""
