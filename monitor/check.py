@@ -132,9 +132,10 @@ async def check_source(
     offline = is_network_failure(result) and await guard.offline()
     stored = _archive(ctx, source, previous, result, repeated, _facts(observation, content, current))
     kept = Kept(stored, previous.id if previous is not None else None, repeated)
-    change = _record(ctx, source_id, result, kept, extraction, offline, observation)
+    again = _seen_again(kept, extraction, current)
+    change = _record(ctx, source_id, result, kept, extraction, offline, observation, again)
     if committer is not None:
-        reads = [(Version, source.current_version_id)] if not _seen_again(kept, extraction) else []
+        reads = [(Version, source.current_version_id)] if not again else []
         return await committer.submit(change, [(Source, source_id), *reads])
     ctx.archive.sync()  # the records on disk before the rows that point to them
     with session(ctx.engine) as db:
@@ -301,10 +302,14 @@ async def _extract(ctx: CheckContext, source: Source,
     return Extraction(found.content, "full", found.digest), None
 
 
-def _seen_again(kept: Kept, extraction: Extraction) -> bool:
-    """The article is the current version, known without reading it (when the page is healthy
-    and has one): a 304, the same bytes, or new bytes whose extraction input proved it."""
-    return kept.repeated or extraction.kind == "fingerprint"
+def _seen_again(kept: Kept, extraction: Extraction, current: Version | None) -> bool:
+    """The article is the current version (when the page is healthy and has one), known
+    without comparing it again: a 304, the same bytes, new bytes whose extraction input
+    proved it, or a full extraction that read exactly the current version (a page whose
+    visible chrome churns: what ``record_content`` would conclude, with a field-for-field
+    equality that is stricter than its fingerprint)."""
+    return kept.repeated or extraction.kind == "fingerprint" or (
+        extraction.kind == "full" and current is not None and extraction.content == content_of(current))
 
 
 def _digest_to_keep(extraction: Extraction, observation: Observation, outcome: ContentOutcome) -> str | None:
@@ -323,9 +328,11 @@ def _record(
     extraction: Extraction,
     offline: bool,
     observation: Observation,
+    again: bool,
 ) -> Callable[[Session], CheckOutcome]:
     """The check's changes, all in the transaction they are applied in: the capture row, the
-    version, the health, the events."""
+    version, the health, the events. ``again``: the article is the current version
+    (``_seen_again``)."""
     now = ctx.clock.now()
     content = extraction.content
 
@@ -335,7 +342,7 @@ def _record(
         row["outcome"] = observation.signal.value
         healthy = observation.signal in HEALTHY  # a "not found" page is not a version of the article
         outcome = ContentOutcome(current_version_id=source.current_version_id)
-        if healthy and source.current_version_id is not None and _seen_again(kept, extraction) and (
+        if healthy and source.current_version_id is not None and again and (
                 row["record_type"] != "response"):
             # nothing needs the capture's id before the commit: a row in one multi-row INSERT
             # for the batch rather than an ORM object (a third of the DB work of a repeat)

@@ -234,6 +234,66 @@ def test_a_batch_writes_the_rows_the_orm_writes_one_check_at_a_time(
         reference.engine.dispose()
 
 
+def test_an_extraction_that_reads_the_current_version_writes_what_record_content_writes(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pages whose visible chrome churns are extracted on every check and usually read the
+    current version again: such a check takes the batched seen-again rows. With that turned
+    off, record_content compares and writes through the ORM; every row is the same, for an
+    unchanged article, an edit and a flip-flop back to it."""
+    import monitor.check
+
+    monkeypatch.setenv("MONITOR_HEALTH__PROBE", "false")
+    batched, reference = open_home(tmp_path / "batched"), open_home(tmp_path / "reference")
+    compared: dict[str, int] = {}
+    record_content = monitor.check.record_content
+
+    def counted(*args: Any) -> Any:
+        compared[name] = compared.get(name, 0) + 1
+        return record_content(*args)
+
+    monkeypatch.setattr(monitor.check, "record_content", counted)
+    with NewsSite(outlets=["apnews", "cnn"]) as site:
+        urls = [publish(site, "apnews", "churns"), publish(site, "cnn", "edited")]
+        for name, home in (("batched", batched), ("reference", reference)):
+            if name == "reference":
+                monkeypatch.setattr(monitor.check, "_seen_again",  # the rule without extractions
+                                    lambda kept, found, *_: kept.repeated or found.kind == "fingerprint")
+            run_clock = ManualClock(clock.now())
+            ids = add_sources(home, run_clock, *urls)
+            for step in ("first", "same", "edit", "same", "back", "same"):
+                if step == "edit":
+                    site.edit(urls[1], paragraphs=[PARAGRAPHS[0].replace("300 million", "350 million"),
+                                                   *PARAGRAPHS[1:]])
+                elif step == "back":
+                    site.edit(urls[1], paragraphs=PARAGRAPHS)
+                run_clock.advance(timedelta(hours=6))
+                asyncio.run(_check_each(home, run_clock, ids))
+            site.edit(urls[1], paragraphs=PARAGRAPHS)
+    try:
+        # the first versions, the edit, the flip-flop and a day's full copy (a response record,
+        # whose row the source points to) go through record_content; the other 7 checks do not
+        assert compared == {"batched": 5, "reference": 12}
+        assert _served(_rows(batched)) == _served(_rows(reference))
+        assert [e.kind for e in events_of(batched)] == ["archived", "archived", "changed", "flipflop"]
+        assert [v["seen_count"] for v in _rows(batched)["version"]] == [6, 4, 2]
+    finally:
+        batched.engine.dispose()
+        reference.engine.dispose()
+
+
+# what follows from the bytes served (the chrome is random on every request) or the schedule's jitter
+_RANDOM = frozenset({"payload_digest", "content_length", "last_payload_digest", "next_check_at"})
+
+
+def _served(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """``rows`` without what differs from one serving of a churning page to the next (an input
+    digest is named by whether there is one)."""
+    return {table: [{key: (value is not None if key == "extract_input_digest" else value)
+                     for key, value in row.items() if key not in _RANDOM} for row in found]
+            for table, found in rows.items()}
+
+
 async def _check_each(home: Home, clock: ManualClock, ids: list[int],
                       collect: _Collect | None = None) -> list[tuple[Callable[[Session], Any], list[Any]]]:
     """Check the sources one after the other (committing each, or collecting the changes)."""
