@@ -60,11 +60,11 @@ def record_content(
 
 def seen_again(db: Session, source: Source, content: ArticleContent | None,
                now: datetime) -> ContentOutcome:
-    """The current version seen again, known without reading it: a 304 or the same bytes
-    (``content`` None), or new bytes whose extraction input proved them to hold it
-    (``content``, the current version's). What ``record_content`` would conclude, with no
-    read, no comparison and one row in a batched UPDATE instead of an ORM object; the
-    capture's ``version_id`` is the caller's to set."""
+    """The current version seen again, known by the check: a 304 or the same bytes
+    (``content`` None), new bytes whose extraction input proved them to hold it, or an
+    extraction equal to it field for field (``content``, the current version's). What
+    ``record_content`` would conclude, with no read, no comparison and one row in a batched
+    UPDATE instead of an ORM object; the capture's ``version_id`` is the caller's to set."""
     assert source.current_version_id is not None
     batched(db, _SEEN_AGAIN, {"version_id": source.current_version_id, "seen_at": now})
     return ContentOutcome(current_version_id=source.current_version_id, current_content=content)
